@@ -1,0 +1,16 @@
+"""diffuse_utils: the code behind the book "Forcing Diffuse Distributions out of Language Models".
+
+Modules, one concern each: ``models`` (loading), ``tasks`` (prompt + targets +
+weights), ``encoding`` (chat templates, prefix-free targets), ``scoring`` (exact
+target log-probs), ``sampling``, ``metrics``, ``tuning`` (loss, LoRA, loop).
+"""
+from .encoding import check_prefix_free, encode_prompt, encode_targets, encode_task, end_of_turn_ids
+from .metrics import (coverage, empirical_distribution, entropy, kl_divergence, kl_from_samples,
+                      sample_entropy, top_k_table, unigram_diversity, valid_rate)
+from .models import ModelNotAvailableError, load_model, resolve_device, resolve_dtype
+from .sampling import parse_braces, sample
+from .scoring import conditional_distribution, target_logprobs, valid_mass
+from .tasks import BABYNAMES_PROMPT, RNG_PROMPT, Task, TaskError
+from .tuning import distribution_matching_loss, load_adapter, save_adapter, tune
+
+__version__ = "0.1.0"

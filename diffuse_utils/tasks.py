@@ -1,0 +1,141 @@
+"""Tasks: a prompt (or several phrasings), the valid answers, and their target weights.
+
+A task is what the paper calls ``(x, T, p*)``: prompts ``x``, a set ``T`` of valid
+answers, and a target distribution ``p*`` over them (uniform unless weights are
+given). The model is asked to answer between curly braces, so the response for
+answer ``7`` is ``{7}``.
+
+Example::
+
+    rng = Task(name="rng", prompts=[RNG_PROMPT], targets=[str(i) for i in range(1, 11)])
+    rng.probabilities          # array of ten 0.1
+    rng.responses              # ['{1}', '{2}', ...]
+    rng.save("rng.yaml"); Task.load("rng.yaml") == rng   # True
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+RNG_PROMPT = ("Generate a random number between 1 and 10. Output only the number between two "
+              "curly braces, like this: {number}. Don't output code.")
+BABYNAMES_PROMPT = ("Please generate an English first name, chosen completely at random. Output only "
+                    "the name between two curly braces, like this: {name}. Don't output code.")
+
+
+class TaskError(ValueError):
+    """A task definition is invalid; the message says what and how to fix it."""
+
+
+@dataclass
+class Task:
+    """One task of the paper: prompts, valid answers, target weights.
+
+    name: short identifier, used in tables and file names.
+    prompts: one or more phrasings of the request; every prompt shares the targets.
+    targets: the valid answers, without braces (``"7"``, ``"Olivia"``).
+    weights: optional non-negative weights, one per target; normalized to ``p*``.
+    braces: whether the response wraps the answer in ``{}`` as the paper's prompts ask.
+    response_prefix: text pre-filled at the start of the assistant turn (default none,
+        as in the paper); it must be a prefix of every response.
+    """
+    name: str
+    prompts: list[str]
+    targets: list[str]
+    weights: list[float] | None = None
+    braces: bool = True
+    response_prefix: str = ""
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if isinstance(self.prompts, str):
+            self.prompts = [self.prompts]
+        self.prompts, self.targets = list(self.prompts), list(self.targets)
+        if self.weights is not None:
+            self.weights = [float(w) if isinstance(w, (int, float, np.number)) else w for w in self.weights]
+        validate_task(self)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """``p*`` as an array aligned with ``targets``, summing to 1."""
+        weights = np.ones(len(self.targets)) if self.weights is None else np.asarray(self.weights, float)
+        return weights / weights.sum()
+
+    @property
+    def responses(self) -> list[str]:
+        """The full assistant responses, e.g. ``'{7}'``."""
+        return [f"{{{t}}}" if self.braces else t for t in self.targets]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the task as YAML (``.yaml``/``.yml``) or JSON (anything else)."""
+        path = Path(path)
+        text = yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False) \
+            if path.suffix in (".yaml", ".yml") else json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Task":
+        """Read a task written by :meth:`save` (YAML or JSON, by suffix)."""
+        path = Path(path)
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+        except (yaml.YAMLError, json.JSONDecodeError) as error:
+            raise TaskError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {error}") from error
+        if not isinstance(data, dict):
+            raise TaskError(f"{path}: expected a mapping with keys name, prompts, targets; got {type(data).__name__}.")
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        missing = {"name", "prompts", "targets"} - set(data)
+        if unknown or missing:
+            raise TaskError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}. "
+                            f"Allowed keys: {sorted(cls.__dataclass_fields__)}.")
+        try:
+            return cls(**data)
+        except TaskError as error:
+            raise TaskError(f"{path}: {error}") from error
+
+
+def validate_task(task: Task) -> None:
+    """Raise :class:`TaskError` naming the first problem with ``task``'s fields."""
+    where = f"Task {task.name!r}"
+    if not task.prompts or not all(isinstance(p, str) and p.strip() for p in task.prompts):
+        raise TaskError(f"{where}: prompts must be a non-empty list of non-empty strings.")
+    if not task.targets:
+        raise TaskError(f"{where}: the target list is empty; give at least one valid answer.")
+    bad = [t for t in task.targets if not isinstance(t, str)]
+    if bad:
+        raise TaskError(f"{where}: targets must be strings; got {bad[0]!r} ({type(bad[0]).__name__}). "
+                        "Quote numbers in YAML, e.g. '7'.")
+    seen = set()
+    for t in task.targets:
+        if t in seen:
+            raise TaskError(f"{where}: target {t!r} appears twice; each valid answer must be listed once "
+                            "(put its frequency in weights instead).")
+        seen.add(t)
+    _validate_weights(where, task.weights, len(task.targets))
+    for response in task.responses:
+        if not response.startswith(task.response_prefix):
+            raise TaskError(f"{where}: response_prefix {task.response_prefix!r} does not start the response "
+                            f"{response!r}; the prefix is forced, so every response must begin with it.")
+
+
+def _validate_weights(where: str, weights, n_targets: int) -> None:
+    if weights is None:
+        return
+    if len(weights) != n_targets:
+        raise TaskError(f"{where}: {len(weights)} weights for {n_targets} targets; give one weight per "
+                        "target, or none for a uniform target distribution.")
+    for i, w in enumerate(weights):
+        if not isinstance(w, float) or math.isnan(w) or math.isinf(w) or w < 0:
+            raise TaskError(f"{where}: weight {i} is {w!r}; weights must be finite numbers >= 0.")
+    if sum(weights) <= 0:
+        raise TaskError(f"{where}: the weights sum to zero; at least one target needs a positive weight.")
