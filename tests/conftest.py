@@ -1,0 +1,45 @@
+"""Shared fixtures: the embedded tokenizer, a tiny random causal LM on it, and the embedded model."""
+import pytest
+import torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from diffuse_utils import Task, load_model
+from diffuse_utils.models import embedded_model_dir
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """SmolLM2's tokenizer (ChatML template), read from the de-quantized cache."""
+    return AutoTokenizer.from_pretrained(embedded_model_dir())
+
+
+def make_tiny_model(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:
+    """A 2-layer Llama with random weights: fast, and exercises the real attention/cache code."""
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture
+def tiny_model(tokenizer):
+    return make_tiny_model(len(tokenizer))
+
+
+@pytest.fixture
+def small_task():
+    """Targets of different token lengths, non-uniform weights."""
+    return Task(name="small", prompts=["Pick one.", "Choose one, please."],
+                targets=["a", "bb", "hello world", "7", "Zoë"], weights=[1, 2, 3, 4, 0])
+
+
+@pytest.fixture(scope="session")
+def embedded():
+    model, tok = load_model(device="cpu")
+    return model, tok
+
+
+@pytest.fixture
+def rng_task():
+    from diffuse_utils import RNG_PROMPT
+    return Task(name="rng", prompts=[RNG_PROMPT], targets=[str(i) for i in range(1, 11)])

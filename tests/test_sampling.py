@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+from diffuse_utils import parse_braces, sample
+from diffuse_utils.sampling import warp_logits
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("{7}", "7"), ("Sure! { Olivia }.", "Olivia"), ("{a} then {b}", "a"), ("no braces", None),
+    ("{}", ""), ("{unclosed", None), ("{{x}}", "x"),
+])
+def test_parse_braces(text, expected):
+    assert parse_braces(text) == expected
+
+
+def test_same_seed_same_samples(tiny_model, tokenizer):
+    kwargs = dict(n=7, max_new_tokens=5, batch_size=3, progress=False)
+    first = sample(tiny_model, tokenizer, "Pick.", seed=1, **kwargs)
+    assert first == sample(tiny_model, tokenizer, "Pick.", seed=1, **kwargs)
+    assert len(first) == 7
+    assert first != sample(tiny_model, tokenizer, "Pick.", seed=2, **kwargs)
+
+
+def test_batch_size_does_not_change_greedy_output(tiny_model, tokenizer):
+    greedy = [sample(tiny_model, tokenizer, "Pick.", n=4, temperature=0, max_new_tokens=6, batch_size=b,
+                     progress=False) for b in (1, 4)]
+    assert greedy[0] == greedy[1] and len(set(greedy[0])) == 1
+
+
+def test_greedy_matches_generate(tiny_model, tokenizer):
+    from diffuse_utils import encode_prompt
+    ids = torch.tensor([encode_prompt(tokenizer, "Pick.")])
+    reference = tiny_model.generate(ids, max_new_tokens=6, do_sample=False, eos_token_id=None, pad_token_id=0)
+    expected = tokenizer.decode(reference[0, ids.shape[1]:], skip_special_tokens=True)
+    assert sample(tiny_model, tokenizer, "Pick.", n=1, temperature=0, max_new_tokens=6, progress=False) == [expected]
+
+
+def test_response_prefix_is_kept(tiny_model, tokenizer):
+    texts = sample(tiny_model, tokenizer, "Pick.", n=3, max_new_tokens=2, response_prefix="{", progress=False)
+    assert all(t.startswith("{") for t in texts)
+
+
+def test_warp_logits():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    kept = lambda x: torch.isfinite(x)[0].tolist()
+    assert kept(warp_logits(logits, top_p=0.7)) == [True, True, False, False]
+    assert kept(warp_logits(logits, top_p=0.5)) == [True, False, False, False]
+    assert kept(warp_logits(logits, min_p=0.3)) == [True, True, True, False]  # 0.15 >= 0.3 * 0.5
+    torch.testing.assert_close(warp_logits(logits, temperature=2.0), logits / 2)
+
+
+def test_bad_arguments(tiny_model, tokenizer):
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        sample(tiny_model, tokenizer, "p", n=1, temperature=-1)
+    with pytest.raises(ValueError, match="must be >= 1"):
+        sample(tiny_model, tokenizer, "p", n=0)

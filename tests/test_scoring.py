@@ -1,0 +1,33 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from diffuse_utils import conditional_distribution, encode_task, target_logprobs, valid_mass
+from diffuse_utils.scoring import naive_logprobs, shared_prefix_logprobs
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 64])
+def test_shared_prefix_equals_naive(tiny_model, tokenizer, small_task, batch_size):
+    encoded = encode_task(tokenizer, small_task)
+    with torch.no_grad():
+        for prompt in encoded.prompt_ids:
+            shared = shared_prefix_logprobs(tiny_model, prompt, encoded.target_ids, batch_size)
+            naive = naive_logprobs(tiny_model, prompt, encoded.target_ids)
+            torch.testing.assert_close(shared, naive, atol=1e-5, rtol=0)
+
+
+def test_target_logprobs_series(tiny_model, tokenizer, small_task):
+    logprobs = target_logprobs(tiny_model, tokenizer, small_task, prompt_index=1)
+    assert list(logprobs.index) == small_task.targets and logprobs.name == "logprob"
+    assert (logprobs < 0).all()
+    conditional = conditional_distribution(logprobs)
+    assert conditional.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(conditional, np.exp(logprobs) / np.exp(logprobs).sum())
+    assert 0 < valid_mass(logprobs) < 1
+
+
+def test_valid_mass_and_conditional_hand_values():
+    logprobs = pd.Series(np.log([0.1, 0.3]), index=["a", "b"])
+    assert valid_mass(logprobs) == pytest.approx(0.4)
+    np.testing.assert_allclose(conditional_distribution(logprobs), [0.25, 0.75])

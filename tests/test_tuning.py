@@ -1,0 +1,80 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from diffuse_utils import Task, distribution_matching_loss, encode_task, load_adapter, save_adapter, target_logprobs, tune
+from diffuse_utils.metrics import entropy, kl_divergence
+from diffuse_utils.scoring import naive_logprobs
+from diffuse_utils.tuning import accumulate_task_gradients, add_lora
+
+from conftest import make_tiny_model
+
+
+def test_loss_is_kl_plus_entropy_and_minimal_at_p_star():
+    generator = torch.Generator().manual_seed(0)
+    p_star = torch.rand(12, generator=generator, dtype=torch.float64)
+    p_star /= p_star.sum()
+    logits = torch.randn(12, generator=generator, dtype=torch.float64, requires_grad=True)
+    loss = distribution_matching_loss(logits.log_softmax(-1), p_star)
+    p = logits.softmax(-1).detach().numpy()
+    h = entropy(p_star.numpy())
+    assert loss.item() == pytest.approx(kl_divergence(p_star.numpy(), p) + h, abs=1e-12)
+    at_optimum = p_star.log().clone().requires_grad_()
+    optimum_loss = distribution_matching_loss(at_optimum.log_softmax(-1), p_star)
+    optimum_loss.backward()
+    assert optimum_loss.item() == pytest.approx(h, abs=1e-12)
+    assert at_optimum.grad.abs().max().item() < 1e-12
+
+
+def test_accumulated_gradient_equals_naive_gradient(tokenizer, small_task):
+    """Mini-batches + one backward through the prompt give exactly the full-sequence gradient."""
+    encoded = encode_task(tokenizer, small_task)
+    p_star = torch.tensor(small_task.probabilities, dtype=torch.float32)
+    grads = []
+    for method in ("shared", "naive"):
+        model = add_lora(make_tiny_model(len(tokenizer)), lora_rank=2, seed=0)
+        for name, param in model.named_parameters():  # make B non-zero so every path carries gradient
+            if "lora_B" in name:
+                torch.nn.init.normal_(param, std=0.1, generator=torch.Generator().manual_seed(1))
+        if method == "shared":
+            loss = accumulate_task_gradients(model, encoded.prompt_ids[0], encoded.target_ids, p_star, batch_size=2)
+        else:
+            full = distribution_matching_loss(naive_logprobs(model, encoded.prompt_ids[0], encoded.target_ids), p_star)
+            full.backward()
+            loss = full.item()
+        grads.append((loss, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}))
+    assert grads[0][0] == pytest.approx(grads[1][0], abs=1e-5)
+    for name, grad in grads[0][1].items():
+        torch.testing.assert_close(grad, grads[1][1][name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_tune_lowers_loss_and_round_trips(tokenizer, tmp_path):
+    task = Task("two", ["Pick."], ["a", "b"], weights=[1, 3])
+    model, history = tune(make_tiny_model(len(tokenizer)), tokenizer, [task], steps=25, lr=1e-2, lora_rank=2,
+                          progress=False)
+    assert list(history.columns) == ["step", "loss", "optimal_loss", "loss/two"]
+    assert history["optimal_loss"].iloc[0] == pytest.approx(entropy([1, 3]))
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    tuned = target_logprobs(model, tokenizer, task)
+    save_adapter(model, tmp_path / "adapter")
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
+    reloaded = load_adapter(make_tiny_model(len(tokenizer)), tmp_path / "adapter")
+    np.testing.assert_allclose(target_logprobs(reloaded, tokenizer, task), tuned, atol=1e-6)
+
+
+def test_early_stop_and_same_seed_same_history(tokenizer):
+    task = Task("two", ["Pick."], ["a", "b"])
+    runs = [tune(make_tiny_model(len(tokenizer)), tokenizer, [task], steps=4, lr=1e-2, lora_rank=2, seed=3,
+                 progress=False)[1] for _ in range(2)]
+    assert runs[0].equals(runs[1])
+    stopped = tune(make_tiny_model(len(tokenizer)), tokenizer, [task], steps=10, early_stop_gamma=1e6,
+                   progress=False)[1]
+    assert len(stopped) == 1  # the first loss is already within (1 + gamma) * H(p*)
+
+
+def test_duplicate_task_names_rejected(tokenizer):
+    task = Task("same", ["p"], ["a"])
+    with pytest.raises(ValueError, match="task names must be unique"):
+        tune(make_tiny_model(len(tokenizer)), tokenizer, [task, task], steps=1, progress=False)
