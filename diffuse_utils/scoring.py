@@ -24,13 +24,14 @@ from .encoding import encode_task
 from .tasks import Task
 
 
-def prompt_state(model, prompt_ids: list[int]):
+def prompt_state(model, prompt_ids: list[int], temperature: float = 1.0):
     """Run the prompt once. Returns ``(last_logprobs (V,), kv)`` where ``kv`` is a list
-    of per-layer ``(key, value)`` tensors of shape ``(1, heads, P, head_dim)``."""
+    of per-layer ``(key, value)`` tensors of shape ``(1, heads, P, head_dim)``.
+    ``last_logprobs`` is the next-token distribution at ``temperature``."""
     device = model.get_input_embeddings().weight.device
     output = model(input_ids=torch.tensor([prompt_ids], device=device), use_cache=True, logits_to_keep=1)
     kv = [(layer.keys, layer.values) for layer in output.past_key_values.layers]
-    return output.logits[0, -1].float().log_softmax(-1), kv
+    return (output.logits[0, -1].float() / temperature).log_softmax(-1), kv
 
 
 def _expanded_cache(model, kv, batch: int) -> DynamicCache:
@@ -39,8 +40,11 @@ def _expanded_cache(model, kv, batch: int) -> DynamicCache:
     return DynamicCache(data, config=model.config)
 
 
-def batch_logprobs(model, last_logprobs, kv, target_ids: list[list[int]]) -> torch.Tensor:
+def batch_logprobs(model, last_logprobs, kv, target_ids: list[list[int]], temperature: float = 1.0) -> torch.Tensor:
     """``log p(y|x)`` for a mini-batch of targets given the prompt state. Shape ``(B,)``.
+
+    With ``temperature`` != 1 this is the probability of ``y`` under temperature sampling
+    (every token's logits divided by it), so the sampler's distribution is scored exactly.
 
     Targets are right-padded; a padded position is never attended by a real one,
     so the padding value does not matter and is masked out of the sum.
@@ -60,41 +64,44 @@ def batch_logprobs(model, last_logprobs, kv, target_ids: list[list[int]]) -> tor
     logits = model(input_ids=inputs, past_key_values=_expanded_cache(model, kv, len(target_ids)),
                    attention_mask=torch.ones(len(target_ids), prompt_len + width - 1, device=device,
                                              dtype=torch.long),
-                   position_ids=positions, use_cache=True).logits.float()
+                   position_ids=positions, use_cache=True).logits.float() / temperature
     picked = logits.gather(-1, ids[:, 1:, None])[..., 0] - logits.logsumexp(-1)
     mask = torch.arange(1, width, device=device)[None, :] < lengths[:, None]
     return first + (picked * mask).sum(-1)
 
 
 def shared_prefix_logprobs(model, prompt_ids: list[int], target_ids: list[list[int]],
-                           batch_size: int = 64) -> torch.Tensor:
+                           batch_size: int = 64, temperature: float = 1.0) -> torch.Tensor:
     """``log p(y|x)`` for all targets, prompt computed once. Shape ``(len(target_ids),)``."""
-    last_logprobs, kv = prompt_state(model, prompt_ids)
-    parts = [batch_logprobs(model, last_logprobs, kv, target_ids[i:i + batch_size])
+    last_logprobs, kv = prompt_state(model, prompt_ids, temperature)
+    parts = [batch_logprobs(model, last_logprobs, kv, target_ids[i:i + batch_size], temperature)
              for i in range(0, len(target_ids), batch_size)]
     return torch.cat(parts)
 
 
-def naive_logprobs(model, prompt_ids: list[int], target_ids: list[list[int]]) -> torch.Tensor:
+def naive_logprobs(model, prompt_ids: list[int], target_ids: list[list[int]], temperature: float = 1.0) -> torch.Tensor:
     """Reference: score each ``prompt + target`` as one full sequence. Shape ``(T,)``."""
     device = model.get_input_embeddings().weight.device
     scores = []
     for target in target_ids:
         ids = torch.tensor([prompt_ids + target], device=device)
-        logprobs = model(input_ids=ids).logits[0].float().log_softmax(-1)
+        logprobs = (model(input_ids=ids).logits[0].float() / temperature).log_softmax(-1)
         positions = torch.arange(len(prompt_ids) - 1, ids.shape[1] - 1, device=device)
         scores.append(logprobs[positions, ids[0, len(prompt_ids):]].sum())
     return torch.stack(scores)
 
 
 @torch.no_grad()
-def target_logprobs(model, tokenizer, task: Task, prompt_index: int = 0, batch_size: int = 64) -> pd.Series:
+def target_logprobs(model, tokenizer, task: Task, prompt_index: int = 0, batch_size: int = 64,
+                    temperature: float = 1.0) -> pd.Series:
     """``log p(y|x)`` in nats for every target of ``task`` on one of its prompts.
 
+    ``temperature`` scores the distribution that sampling at that temperature draws from.
     Returns a Series indexed by target (the answer without braces), named ``logprob``.
     """
     encoded = encode_task(tokenizer, task)
-    scores = shared_prefix_logprobs(model, encoded.prompt_ids[prompt_index], encoded.target_ids, batch_size)
+    scores = shared_prefix_logprobs(model, encoded.prompt_ids[prompt_index], encoded.target_ids, batch_size,
+                                    temperature)
     return pd.Series(scores.cpu().numpy().astype(float), index=pd.Index(task.targets, name="target"),
                      name="logprob")
 

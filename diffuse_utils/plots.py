@@ -1,0 +1,56 @@
+"""Figures for the book. Each function takes data and returns a matplotlib Figure;
+styling is applied only by an explicit :func:`use_book_style` call.
+
+Example::
+
+    use_book_style()
+    fig = distribution_bars({"SmolLM2": model_probs, "natural": uniform}, title="RNG 1-10")
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+
+def use_book_style() -> None:
+    """Seaborn's whitegrid theme at a size readable in the rendered book."""
+    sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
+
+
+def distribution_bars(distributions: dict[str, pd.Series], top: int | None = None, title: str = "",
+                      order: list | None = None, ax=None):
+    """Grouped bars of several distributions over the same outcomes (Fig. 1 of the paper).
+
+    distributions: name -> Series (outcome -> probability). Outcomes are ordered by ``order``,
+    else by the first distribution's probability; ``top`` keeps that many.
+    """
+    frame = pd.DataFrame(distributions).fillna(0.0)
+    first = next(iter(distributions))
+    frame = frame.loc[order] if order is not None else frame.sort_values(first, ascending=False, kind="stable")
+    frame = frame.head(top) if top else frame
+    long = frame.rename_axis("outcome").reset_index().melt("outcome", var_name="distribution",
+                                                           value_name="probability")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6, 0.6 * len(frame)), 3.5))
+    sns.barplot(long, x="outcome", y="probability", hue="distribution", ax=ax)
+    ax.set(title=title, xlabel="")
+    ax.tick_params(axis="x", rotation=45 if len(frame) > 10 or frame.index.astype(str).str.len().max() > 3 else 0)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def lines(frame: pd.DataFrame, x: str, ys: list[str], title: str = "", reference: dict[str, float] | None = None,
+          logx: bool = False, ax=None):
+    """One line per column in ``ys`` against ``x``; ``reference`` draws labelled horizontal lines."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for column in ys:
+        ax.plot(frame[x], frame[column], marker="o", label=column)
+    for label, value in (reference or {}).items():
+        ax.axhline(value, linestyle="--", color="grey", linewidth=1)
+        ax.annotate(label, (frame[x].min(), value), textcoords="offset points", xytext=(2, 3), fontsize=9)
+    ax.set(title=title, xlabel=x, xscale="log" if logx else "linear")
+    ax.legend()
+    ax.figure.tight_layout()
+    return ax.figure

@@ -1,0 +1,51 @@
+"""Build the Jupyter Book from the executed notebooks (never from the clean sources).
+
+    python scripts/build_book.py --executed _build/executed
+
+Copies ``_config.yml``, ``_toc.yml``, ``references.bib``, ``book/`` and the
+executed notebooks into ``_build/src`` and runs ``jb build`` there with warnings
+as errors. The site lands in ``_build/html``.
+"""
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def stage(executed: Path, source: Path) -> None:
+    if source.exists():
+        shutil.rmtree(source)
+    source.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml", "references.bib"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "book", source / "book")
+    (source / "notebooks").mkdir()
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        ran = executed / notebook.name
+        if not ran.exists():
+            sys.exit(f"{ran} is missing: run scripts/run_notebooks.py first")
+        shutil.copy(ran, source / "notebooks" / notebook.name)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--executed", type=Path, default=ROOT / "_build" / "executed")
+    args = parser.parse_args()
+    source, site = ROOT / "_build" / "src", ROOT / "_build" / "html"
+    stage(args.executed, source)
+    jb = Path(sys.executable).with_name("jb")
+    result = subprocess.run([str(jb), "build", str(source), "-W", "-n", "--keep-going"])
+    if result.returncode != 0:
+        return result.returncode
+    if site.exists():
+        shutil.rmtree(site)
+    shutil.copytree(source / "_build" / "html", site)
+    print(f"book: {site / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
