@@ -7,7 +7,7 @@ so an interrupted run leaves nothing half-written and is simply redone.
 Example::
 
     model, history = cached_tune("artifacts", model, tokenizer, [rng], steps=30, lr=5e-4)
-    texts = cached_samples("artifacts", "rng-base", lambda: sample(...), model="...", n=1000, seed=0)
+    result = cached_json("artifacts", "rng-base", lambda: {"texts": sample(...)}, model="...", n=1000, seed=0)
 """
 from __future__ import annotations
 
@@ -59,14 +59,16 @@ def cached_tune(output_dir, model, tokenizer, tasks, **tune_kwargs):
     return tuned, history
 
 
-def cached_samples(output_dir, name: str, draw, **config) -> list:
-    """``draw()`` once per configuration; its list result is kept in ``generations/<name>-<key>.json``."""
+def cached_json(output_dir, name: str, compute, **config):
+    """``compute()`` once per configuration; its JSON-able result is kept in
+    ``generations/<name>-<key>.json`` and read back on later calls."""
     path = Path(output_dir) / "generations" / f"{name}-{config_key(**config)}.json"
     if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))["samples"]
-    samples = draw()
+        return json.loads(path.read_text(encoding="utf-8"))["result"]
+    result = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps({"config": config, "samples": samples}, ensure_ascii=False), encoding="utf-8")
+    partial.write_text(json.dumps({"config": config, "result": result}, ensure_ascii=False, default=str),
+                       encoding="utf-8")
     partial.rename(path)
-    return samples
+    return result

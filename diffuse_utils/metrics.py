@@ -27,7 +27,7 @@ def entropy(p) -> float:
     """Shannon entropy ``-sum p log p`` in nats of a distribution (or counts, normalized)."""
     p = _probabilities(p)
     nonzero = p[p > 0]
-    return float(-(nonzero * np.log(nonzero)).sum())
+    return float(-(nonzero * np.log(nonzero)).sum()) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def empirical_distribution(samples: Iterable) -> pd.Series:
@@ -93,3 +93,31 @@ def top_k_table(samples: Iterable, k: int = 5) -> pd.DataFrame:
     total = sum(counts.values())
     rows = [(value, count, count / total) for value, count in counts.most_common(k)]
     return pd.DataFrame(rows, columns=["value", "count", "share"])
+
+
+def summarize_answers(answers: Sequence, valid: set | None = None) -> dict:
+    """Diversity of parsed answers, counted two ways so junk never passes as diversity.
+
+    answers: parsed outputs (``None`` where nothing parsed); valid: the reference set.
+    Returns parsed rate, valid rate, and entropy/coverage over valid answers and over all parsed ones.
+    """
+    kept = [a for a in answers if a is not None and (valid is None or a in valid)]
+    parsed = [a for a in answers if a is not None]
+    return {"n": len(answers), "parsed_rate": len(parsed) / len(answers),
+            "valid_rate": valid_rate(answers, valid), "entropy_valid": sample_entropy(kept),
+            "coverage_valid": coverage(kept), "entropy_parsed": sample_entropy(parsed),
+            "coverage_parsed": coverage(parsed)}
+
+
+def multinomial_band(probabilities, n: int, level: float = 0.95, draws: int = 4000, seed: int = 0) -> pd.DataFrame:
+    """Central ``level`` interval of each outcome's count in ``n`` draws from ``probabilities``.
+
+    probabilities: Series over outcomes (may sum to < 1: the rest is "other"). Simulated, so it
+    is right for small expected counts where a normal approximation is not. Columns: expected, low, high.
+    """
+    p = np.asarray(probabilities, dtype=float)
+    full = np.append(p, max(0.0, 1.0 - p.sum()))
+    counts = np.random.default_rng(seed).multinomial(n, full / full.sum(), size=draws)[:, :-1]
+    tail = (1 - level) / 2
+    return pd.DataFrame({"expected": n * p, "low": np.quantile(counts, tail, axis=0),
+                         "high": np.quantile(counts, 1 - tail, axis=0)}, index=getattr(probabilities, "index", None))

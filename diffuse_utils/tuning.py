@@ -126,3 +126,27 @@ def save_adapter(model: PeftModel, path) -> None:
 def load_adapter(base_model, path) -> PeftModel:
     """Attach a saved adapter to ``base_model`` (in eval mode). Loads safetensors, never pickle."""
     return PeftModel.from_pretrained(base_model, str(path), is_trainable=False).eval()
+
+
+def fit_free_logits(p_star, steps: int = 300, lr: float = 0.1, seed: int = 0) -> pd.DataFrame:
+    """Minimize Eq. 5 over free logits (no model): the loss in its purest form.
+
+    p_star: target probabilities ``(T,)``. Adam from random logits. Returns one row per step
+    with ``loss``, ``kl`` (KL(p*||p)) and the current probabilities ``p_0 .. p_{T-1}``.
+    Example: ``fit_free_logits([0.5, 0.5]).iloc[-1]["kl"] < 1e-6``.
+    """
+    target = torch.as_tensor(np.asarray(p_star, float) / np.sum(p_star), dtype=torch.float64)
+    logits = torch.randn(len(target), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    logits.requires_grad_()
+    optimizer = torch.optim.Adam([logits], lr=lr)
+    rows = []
+    for step in range(steps):
+        logprobs = logits.log_softmax(-1)
+        loss = distribution_matching_loss(logprobs, target)
+        kl = float((target * (target.clamp_min(1e-300).log() - logprobs)).sum())
+        rows.append({"step": step, "loss": loss.item(), "kl": kl,
+                     **{f"p_{i}": p for i, p in enumerate(logprobs.exp().tolist())}})
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return pd.DataFrame(rows)

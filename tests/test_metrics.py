@@ -12,7 +12,7 @@ def test_entropy_hand_values():
     assert entropy([0.5, 0.5]) == pytest.approx(math.log(2))
     assert entropy([1, 1, 1, 1]) == pytest.approx(math.log(4))  # counts are normalized
     assert entropy([0.25, 0.75, 0]) == pytest.approx(-(0.25 * math.log(0.25) + 0.75 * math.log(0.75)))
-    assert entropy([1.0]) == 0.0
+    assert entropy([1.0]) == 0.0 and str(entropy([1.0])) == "0.0"
     with pytest.raises(ValueError):
         entropy([0.5, -0.5])
 
@@ -55,3 +55,20 @@ def test_unigram_diversity_and_top_k():
     assert unigram_diversity([]) == 0.0
     table = top_k_table(["b", "a", "b", "c", "a", "b", None], k=2)
     assert table.to_dict("list") == {"value": ["b", "a"], "count": [3, 2], "share": [0.5, pytest.approx(1 / 3)]}
+
+
+def test_summarize_answers_counts_junk_separately():
+    from diffuse_utils.metrics import summarize_answers
+    summary = summarize_answers(["1", "1", "2", "junk", None], valid={"1", "2"})
+    assert summary["n"] == 5 and summary["parsed_rate"] == 0.8 and summary["valid_rate"] == 0.6
+    assert summary["coverage_valid"] == 2 and summary["coverage_parsed"] == 3
+    assert summary["entropy_valid"] == pytest.approx(entropy([2, 1]))
+    assert summary["entropy_parsed"] == pytest.approx(entropy([2, 1, 1]))
+
+
+def test_multinomial_band_covers_expected_counts():
+    from diffuse_utils.metrics import multinomial_band
+    band = multinomial_band(pd.Series([0.5, 0.01], index=["a", "b"]), n=1000, seed=1)
+    assert band.loc["a", "expected"] == 500 and band.loc["b", "expected"] == 10
+    assert 465 <= band.loc["a", "low"] < 500 < band.loc["a", "high"] <= 535  # ~ 500 +- 1.96 * 15.8
+    assert band.loc["b", "low"] >= 3 and band.loc["b", "high"] <= 17

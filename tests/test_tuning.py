@@ -78,3 +78,15 @@ def test_duplicate_task_names_rejected(tokenizer):
     task = Task("same", ["p"], ["a"])
     with pytest.raises(ValueError, match="task names must be unique"):
         tune(make_tiny_model(len(tokenizer)), tokenizer, [task, task], steps=1, progress=False)
+
+
+def test_fit_free_logits_converges_to_binomial():
+    from math import comb
+
+    from diffuse_utils.tuning import fit_free_logits
+    binomial = [comb(10, k) * 0.2 ** k * 0.8 ** (10 - k) for k in range(11)]
+    history = fit_free_logits(binomial, steps=2000, lr=0.1)
+    last = history.iloc[-1]
+    assert last["kl"] < 1e-4 and last["loss"] == pytest.approx(entropy(binomial), abs=1e-4)
+    assert history["kl"].iloc[0] > 0.1
+    np.testing.assert_allclose([last[f"p_{k}"] for k in range(11)], binomial, atol=2e-3)
