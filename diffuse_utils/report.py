@@ -6,11 +6,18 @@ Numbers quoted from the paper live here, once, labelled as quotes.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
 def glue(name: str, value, display: bool = False) -> None:
-    """Store ``value`` under ``name`` for the rendered book (``myst_nb.glue``), if available."""
+    """Store ``value`` under ``name`` for the rendered book (``myst_nb.glue``), if available.
+
+    NumPy scalars are stored as plain Python numbers: their numpy-2 repr (``np.float64(2.3)``)
+    cannot be formatted by ``{glue:text}`name:.2f```.
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
     try:
         from myst_nb import glue as myst_glue
     except ImportError:  # e.g. on Colab without the book extras: the number is still printed by the cell

@@ -1,0 +1,57 @@
+"""Repository hygiene: clean notebooks with a parameters cell, and pins that agree across files."""
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_notebooks_exist_and_are_ordered():
+    assert NOTEBOOKS, "no notebooks found"
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", n.name) for n in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_clean_and_parameterized(path):
+    cells = json.loads(path.read_text())["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    dirty = [i for i, c in enumerate(code) if c.get("outputs") or c.get("execution_count")]
+    assert not dirty, f"{path.name}: code cells {dirty} have outputs; clear them before committing"
+    tagged = [i for i, c in enumerate(code) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters', found {len(tagged)}"
+    assert "colab.research.google.com" in "".join(cells[0]["source"]), f"{path.name}: no Open in Colab badge"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_in_the_table_of_contents(path):
+    toc = (ROOT / "_toc.yml").read_text()
+    assert f"notebooks/{path.stem}" in toc
+
+
+def test_environment_yml_pins_match_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
+    pins = {d.split("==")[0].lower(): d.split("==")[1] for d in declared if "==" in d}
+    conda = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_block = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
+    conda_pins = {d.split("==")[0].lower(): d.split("==")[1] for d in pip_block if "==" in d}
+    assert {k: v for k, v in conda_pins.items() if k != "torch"} == pins
+
+
+def test_ci_parameters_name_real_notebooks_and_parameters():
+    params = yaml.safe_load((ROOT / "params" / "ci.yaml").read_text())
+    stems = {p.stem for p in NOTEBOOKS}
+    for stem, overrides in params.items():
+        if stem == "all":
+            continue
+        assert stem in stems, f"params/ci.yaml names unknown notebook {stem}"
+        source = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text())["cells"]
+        parameters_cell = next("".join(c["source"]) for c in source
+                               if "parameters" in c.get("metadata", {}).get("tags", []))
+        for name in overrides:
+            assert re.search(rf"^{name} = ", parameters_cell, re.M), f"{stem} has no parameter {name}"
