@@ -9,8 +9,8 @@ from .metrics import (coverage, empirical_distribution, entropy, kl_divergence, 
                       sample_entropy, top_k_table, unigram_diversity, valid_rate)
 from .models import ModelNotAvailableError, load_model, resolve_device, resolve_dtype
 from .sampling import parse_braces, sample
-from .scoring import conditional_distribution, target_logprobs, valid_mass
-from .tasks import BABYNAMES_PROMPT, RNG_PROMPT, Task, TaskError
+from .scoring import conditional_distribution, score_prompts, target_logprobs, valid_mass
+from .tasks import BABYNAMES_PROMPT, RANGE_PROMPTS, RNG_PROMPT, RNG_RANGE_PROMPT, Task, TaskError, range_task
 from .tuning import distribution_matching_loss, load_adapter, save_adapter, tune
 
 __version__ = "0.1.0"

@@ -54,3 +54,15 @@ def sample_names(distribution: pd.Series, n: int, seed: int = 0) -> list[str]:
     """Draw ``n`` names i.i.d. from ``distribution`` (a Series of probabilities), reproducibly."""
     rng = np.random.default_rng(seed)
     return list(rng.choice(distribution.index.to_numpy(), size=n, p=distribution.to_numpy()))
+
+
+def babynames_task(n_draws: int = 200, seed: int = 0, year: int | None = None):
+    """The paper's BABYNAMES tuning task: ``n_draws`` names drawn from the SSA distribution;
+    targets are the distinct names, weights their counts (the empirical distribution as ``p*``)."""
+    from collections import Counter
+
+    from .tasks import BABYNAMES_PROMPT, Task
+    counts = Counter(sample_names(ssa_name_distribution(year), n_draws, seed))
+    names = sorted(counts, key=lambda name: (-counts[name], name))
+    return Task(name="babynames", prompts=[BABYNAMES_PROMPT], targets=names,
+                weights=[float(counts[n]) for n in names], metadata={"n_draws": n_draws, "seed": seed})

@@ -15,7 +15,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -100,18 +102,43 @@ def embedded_model_dir(cache_dir: str | Path | None = None) -> Path:
     return target
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connection within ``timeout`` seconds.
+
+    Checked before any download so that a machine without network fails in seconds with a
+    clear message, instead of waiting through huggingface_hub's retries.
+    """
+    from huggingface_hub import constants
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        return False
+    host = urlparse(constants.ENDPOINT).hostname
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def _locate(name: str, trust_remote_code: bool) -> str:
-    """Check that ``name`` is a local folder or loadable from the hub (or its cache)."""
+    """Check that ``name`` is a local folder, in the local hub cache, or on a reachable hub."""
     if Path(name).is_dir():
         return name
     try:
+        AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code, local_files_only=True)
+        return name
+    except OSError:
+        pass
+    how = (f"On a machine with network run `huggingface-cli download {name}` (gated models need "
+           "`huggingface-cli login` first), or pass the path of a folder that holds the model.")
+    if not hub_reachable():
+        raise ModelNotAvailableError(
+            f"Model {name!r} is not a local folder and not in the local Hugging Face cache, and the hub "
+            f"cannot be reached (no network, or HF_HUB_OFFLINE is set). {how}")
+    try:
         AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
     except OSError as error:
-        raise ModelNotAvailableError(
-            f"Model {name!r} is neither a local folder nor in the local Hugging Face cache, and the "
-            "hub could not be reached (or the id is wrong). On a machine with network run "
-            f"`huggingface-cli download {name}` (gated models need `huggingface-cli login` first), "
-            "or pass the path of a folder that holds the model.") from error
+        raise ModelNotAvailableError(f"Model {name!r} could not be found on the Hugging Face hub: "
+                                     f"check the id (and your access, for gated models). {how}") from error
     return name
 
 

@@ -116,3 +116,16 @@ def conditional_distribution(logprobs: pd.Series) -> pd.Series:
     values = logprobs.to_numpy()
     probs = np.exp(values - np.logaddexp.reduce(values))
     return pd.Series(probs, index=logprobs.index, name="probability")
+
+
+def score_prompts(model, tokenizer, task: Task, batch_size: int = 64, temperature: float = 1.0) -> pd.DataFrame:
+    """Exact summary per prompt of ``task``: valid mass, entropy of the conditional distribution
+    over targets, and ``KL(p* || conditional)``. One row per prompt, indexed by prompt number."""
+    from .metrics import entropy, kl_divergence  # local import: metrics does not depend on torch
+    rows = []
+    for index in range(len(task.prompts)):
+        logprobs = target_logprobs(model, tokenizer, task, index, batch_size, temperature)
+        conditional = conditional_distribution(logprobs)
+        rows.append({"prompt": index, "valid_mass": valid_mass(logprobs), "entropy": entropy(conditional),
+                     "kl": kl_divergence(task.probabilities, conditional.to_numpy())})
+    return pd.DataFrame(rows).set_index("prompt")

@@ -27,6 +27,23 @@ RNG_PROMPT = ("Generate a random number between 1 and 10. Output only the number
 BABYNAMES_PROMPT = ("Please generate an English first name, chosen completely at random. Output only "
                     "the name between two curly braces, like this: {name}. Don't output code.")
 
+# Appendix B.1: the five prompt formats of Figure 2 ({low}/{high} filled in; typos are the paper's).
+RANGE_PROMPTS = [
+    "Randomly pick an integer between {low} and {high}. Do not provide any code. Output only the number between "
+    "two curly braces, like this: {{number}}. Don't output code.",
+    "Output a number uniform randomly from the range {low} to {high}, inclusive. Output the number between two "
+    "curly braces, like this: {{number}}. Don't output code.",
+    "Choose a number at random between {low} and {high}. Output your chosen number bweet two curly braces, like "
+    "this {{number}}.",
+    "Select an integer completely at random from the interval [{low}, {high}]. Output the selected integer between "
+    "two curly braces, like this {{n}}.",
+    "I need you to pick a number completely at random. The number should be between {low} and {high}. Print the "
+    "number between two curly braces, like this: {{n}}.",
+]
+# The RNG prompt of Section 4 with its range as a parameter.
+RNG_RANGE_PROMPT = ("Generate a random number between {low} and {high}. Output only the number between two curly "
+                    "braces, like this: {{number}}. Don't output code.")
+
 
 class TaskError(ValueError):
     """A task definition is invalid; the message says what and how to fix it."""
@@ -102,6 +119,18 @@ class Task:
             return cls(**data)
         except TaskError as error:
             raise TaskError(f"{path}: {error}") from error
+
+
+def range_task(low: int, high: int, templates: list[str] | None = None, name: str | None = None) -> Task:
+    """Uniform random integers in ``[low, high]``, one prompt per template (default: the RNG prompt).
+
+    Example: ``range_task(1, 45, RANGE_PROMPTS)`` -> 5 prompts, targets '1'..'45'.
+    """
+    if low > high:
+        raise TaskError(f"range_task: low ({low}) must not exceed high ({high}).")
+    templates = templates or [RNG_RANGE_PROMPT]
+    return Task(name=name or f"rng-{low}-{high}", prompts=[t.format(low=low, high=high) for t in templates],
+                targets=[str(i) for i in range(low, high + 1)])
 
 
 def validate_task(task: Task) -> None:

@@ -16,11 +16,22 @@ def test_resolve_dtype_and_device():
 
 
 def test_unknown_model_offline_names_it_and_says_how_to_get_it(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import time
+
+    from diffuse_utils import models
+    monkeypatch.setattr(models, "hub_reachable", lambda timeout=3.0: False)
+    start = time.perf_counter()
     with pytest.raises(ModelNotAvailableError) as info:
         load_model("no-such-org/no-such-model-diffuse")
     message = str(info.value)
     assert "'no-such-org/no-such-model-diffuse'" in message and "huggingface-cli download" in message
+    assert "cannot be reached" in message and time.perf_counter() - start < 10  # no retry loop
+
+
+def test_offline_flag_means_hub_unreachable(monkeypatch):
+    from diffuse_utils.models import hub_reachable
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hub_reachable() is False
 
 
 def test_local_folder_loads_with_dtype(tokenizer, tmp_path):

@@ -43,3 +43,12 @@ def test_temperature_scoring_equals_naive_and_flattens(tiny_model, tokenizer, sm
     cold = target_logprobs(tiny_model, tokenizer, small_task, temperature=0.3)
     warm = target_logprobs(tiny_model, tokenizer, small_task, temperature=3.0)
     assert entropy(conditional_distribution(warm)) > entropy(conditional_distribution(cold))
+
+
+def test_score_prompts_matches_per_prompt_scoring(tiny_model, tokenizer, small_task):
+    from diffuse_utils import entropy, kl_divergence, score_prompts
+    table = score_prompts(tiny_model, tokenizer, small_task)
+    assert list(table.index) == [0, 1]
+    conditional = conditional_distribution(target_logprobs(tiny_model, tokenizer, small_task, prompt_index=1))
+    assert table.loc[1, "entropy"] == pytest.approx(entropy(conditional))
+    assert table.loc[1, "kl"] == pytest.approx(kl_divergence(small_task.probabilities, conditional))

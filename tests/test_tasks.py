@@ -66,3 +66,14 @@ def test_yaml_numbers_must_be_quoted(tmp_path):
     path.write_text("name: n\nprompts: [p]\ntargets: [1, 2]\n")
     with pytest.raises(TaskError, match="Quote numbers in YAML"):
         Task.load(path)
+
+
+def test_range_task_fills_every_template():
+    from diffuse_utils import RANGE_PROMPTS, RNG_PROMPT, range_task
+    task = range_task(1, 45, RANGE_PROMPTS)
+    assert task.targets == [str(i) for i in range(1, 46)] and len(task.prompts) == 5
+    assert task.prompts[3].startswith("Select an integer completely at random from the interval [1, 45].")
+    assert task.prompts[3].endswith("like this {n}.")
+    assert range_task(1, 10).prompts == [RNG_PROMPT] and range_task(1, 10).name == "rng-1-10"
+    with pytest.raises(TaskError, match=r"low \(5\) must not exceed high \(4\)"):
+        range_task(5, 4)
