@@ -16,11 +16,13 @@ fi
 echo "setup: installing pinned dependencies into $VENV"
 "$PY" -m pip install -q --upgrade pip
 if ! "$PY" -c "import torch" 2>/dev/null; then
-  if command -v nvidia-smi >/dev/null 2>&1; then
-    "$PY" -m pip install -q "$TORCH"
+  if nvidia-smi -L 2>/dev/null | grep -q "^GPU"; then
+    "$PY" -m pip install -q "$TORCH"                       # CUDA build from PyPI
+  elif "$PY" -m pip install -q --no-index --no-deps "$TORCH" 2>/dev/null; then
+    "$PY" -m pip install -q "$TORCH"                       # a local CPU wheel (find-links); its deps from PyPI
   else
-    "$PY" -m pip install -q --no-index "$TORCH" 2>/dev/null \
-      || "$PY" -m pip install -q "$TORCH" --index-url https://download.pytorch.org/whl/cpu
+    "$PY" -m pip install -q "$TORCH" --index-url https://download.pytorch.org/whl/cpu \
+      --extra-index-url https://pypi.org/simple            # PyTorch's CPU build
   fi
 fi
 "$PY" -m pip install -q -e ".[book,test]"
