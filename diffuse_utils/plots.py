@@ -54,3 +54,21 @@ def lines(frame: pd.DataFrame, x: str, ys: list[str], title: str = "", reference
     ax.legend()
     ax.figure.tight_layout()
     return ax.figure
+
+
+def lines_with_ci(frame: pd.DataFrame, x: str, y: str, hue: str, title: str = "", reference: str | None = None,
+                  seed: int = 0, ax=None):
+    """Mean of ``y`` per ``x`` and ``hue`` with a seeded 95% bootstrap band over the rows (e.g. prompts).
+
+    reference: an optional column of ``frame`` drawn as a dashed line (e.g. the uniform entropy ln n).
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    sns.lineplot(frame, x=x, y=y, hue=hue, marker="o", errorbar=("ci", 95), seed=seed, ax=ax)
+    if reference:
+        curve = frame.groupby(x)[reference].first()
+        ax.plot(curve.index, curve.to_numpy(), linestyle="--", color="grey", label=reference)
+        ax.legend()
+    ax.set(title=title)
+    ax.figure.tight_layout()
+    return ax.figure
