@@ -88,6 +88,14 @@ class Task:
         """The full assistant responses, e.g. ``'{7}'``."""
         return [f"{{{t}}}" if self.braces else t for t in self.targets]
 
+    def answer_of(self, text: str) -> str | None:
+        """The target whose full response is exactly ``text`` (e.g. ``'{7}'`` -> ``'7'``), else ``None``.
+
+        This is the event exact scoring measures: the response and nothing else, then end of turn.
+        :func:`~diffuse_utils.sampling.parse_braces` is more lenient (``'Sure! {7}'`` -> ``'7'``).
+        """
+        return dict(zip(self.responses, self.targets)).get(text)
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -77,3 +77,9 @@ def test_range_task_fills_every_template():
     assert range_task(1, 10).prompts == [RNG_PROMPT] and range_task(1, 10).name == "rng-1-10"
     with pytest.raises(TaskError, match=r"low \(5\) must not exceed high \(4\)"):
         range_task(5, 4)
+
+
+def test_answer_of_is_an_exact_response_match():
+    task = Task("t", ["p"], ["1", "10"])
+    assert task.answer_of("{10}") == "10" and task.answer_of("{1}") == "1"
+    assert task.answer_of("Sure! {1}") is None and task.answer_of("{1} ") is None and task.answer_of("1") is None

@@ -1,0 +1,188 @@
+"""Benchmarks of the tuning and measurement paths against the naive method (not timed tests).
+
+    .venv/bin/python benchmarks/run.py                 # everything; writes benchmarks/results.json
+    .venv/bin/python benchmarks/run.py --repeats 5
+
+1. Tuning step (forward + backward over every target of every prompt): the package's shared-prefix
+   path vs a naive reference that concatenates prompt + target for every target, in batches of 32
+   with gradients accumulated, keeping logits only at target positions (as the paper's release does,
+   minus the full-vocabulary logits at prompt positions). Wall time (median), tokens processed,
+   the fewest tokens any method must process (prompt + distinct target-token prefixes), peak memory,
+   and the loss difference. Each measurement runs in its own process so peak RSS is its own.
+2. Measurement: exact scoring of RNG 1-10 vs 1000 samples, on an RNG-tuned adapter.
+3. Sampling throughput: the package's sampler vs `model.generate` on a repeated batch.
+"""
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import diffuse_utils as du
+from diffuse_utils import data
+from diffuse_utils.encoding import encode_prompt, encode_task
+from diffuse_utils.tuning import accumulate_task_gradients, add_lora, distribution_matching_loss
+
+HERE = Path(__file__).resolve().parent
+
+
+def task_sets() -> dict:
+    return {"rng (10 targets, 1 prompt)": [du.range_task(1, 10)],
+            "babynames (200 draws, 1 prompt)": [data.babynames_task(200, seed=0)],
+            "ranges 1-10 + 1-100 (110 targets, 5 prompts each)": [du.range_task(1, 10, du.RANGE_PROMPTS),
+                                                                   du.range_task(1, 100, du.RANGE_PROMPTS)]}
+
+
+def naive_logprobs_batched(model, prompt_ids, target_ids):
+    """Reference: each target as prompt + target, right-padded, logits only at target positions."""
+    base = model.get_base_model()
+    decoder, head = base.get_decoder(), base.get_output_embeddings()
+    lengths = [len(prompt_ids) + len(t) for t in target_ids]
+    ids = torch.zeros(len(target_ids), max(lengths), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, target in enumerate(target_ids):
+        ids[row, :lengths[row]] = torch.tensor(prompt_ids + target)
+        mask[row, :lengths[row]] = 1
+    hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state
+    rows = torch.tensor([r for r, t in enumerate(target_ids) for _ in t])
+    positions = torch.tensor([len(prompt_ids) - 1 + j for t in target_ids for j in range(len(t))])
+    logits = head(hidden[rows, positions]).float()
+    picked = logits.gather(-1, ids[rows, positions + 1][:, None])[:, 0] - logits.logsumexp(-1)
+    return torch.zeros(len(target_ids)).index_add(0, rows, picked), int(mask.numel())
+
+
+def naive_step(model, encoded, batch_size):
+    loss, tokens = 0.0, 0
+    for item in encoded:
+        p_star = torch.tensor(item.task.probabilities, dtype=torch.float32)
+        for prompt in item.prompt_ids:
+            for start in range(0, len(item.target_ids), batch_size):
+                logprobs, n = naive_logprobs_batched(model, prompt, item.target_ids[start:start + batch_size])
+                batch_loss = distribution_matching_loss(logprobs, p_star[start:start + batch_size]) / len(item.prompt_ids)
+                batch_loss.backward()
+                loss, tokens = loss + batch_loss.item(), tokens + n
+    return loss, tokens
+
+
+def shared_step(model, encoded, batch_size):
+    loss, tokens = 0.0, 0
+    for item in encoded:
+        p_star = torch.tensor(item.task.probabilities, dtype=torch.float32)
+        for prompt in item.prompt_ids:
+            loss += accumulate_task_gradients(model, prompt, item.target_ids, p_star, batch_size,
+                                              1 / len(item.prompt_ids))
+            tokens += len(prompt) + sum(len(chunk) * (max(map(len, chunk)) - 1) for chunk in
+                                        (item.target_ids[s:s + batch_size] for s in range(0, len(item.target_ids), batch_size)))
+    return loss, tokens
+
+
+def minimum_tokens(encoded) -> int:
+    """|prompt| + distinct non-empty proper prefixes of the target ids (a trie's inner nodes)."""
+    total = 0
+    for item in encoded:
+        prefixes = {tuple(t[:k]) for t in item.target_ids for k in range(1, len(t))}
+        total += sum(len(p) for p in item.prompt_ids) + len(prefixes) * len(item.prompt_ids)
+    return total
+
+
+def measure_tuning(task_name: str, method: str, repeats: int, batch_size: int = 32) -> dict:
+    """One (task set, method) measurement, in this process: median step time, tokens, peak RSS."""
+    model, tokenizer = du.load_model(device="cpu")
+    encoded = [encode_task(tokenizer, t) for t in task_sets()[task_name]]
+    model = add_lora(model, seed=0)
+    step = shared_step if method == "shared prefix" else naive_step
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    times = []
+    for _ in range(repeats + 1):  # the first run warms up
+        model.zero_grad(set_to_none=True)
+        start = time.perf_counter()
+        loss, tokens = step(model, encoded, batch_size)
+        times.append(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"task": task_name, "method": method, "seconds": statistics.median(times[1:]), "loss": loss,
+            "tokens": tokens, "minimum_tokens": minimum_tokens(encoded),
+            "peak_rss_mb": peak / 1024, "peak_rss_increase_mb": (peak - rss_before) / 1024}
+
+
+def measure_sampling(n: int = 1000, batch: int = 100, max_new_tokens: int = 16) -> dict:
+    """Samples per second: the package's sampler vs model.generate on a repeated batch."""
+    model, tokenizer = du.load_model(device="cpu")
+    start = time.perf_counter()
+    du.sample(model, tokenizer, du.RNG_PROMPT, n=n, batch_size=batch, max_new_tokens=max_new_tokens, progress=False)
+    ours = time.perf_counter() - start
+    ids = torch.tensor([encode_prompt(tokenizer, du.RNG_PROMPT)]).repeat(batch, 1)
+    stop = du.end_of_turn_ids(tokenizer)
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    with torch.no_grad():
+        for _ in range(n // batch):
+            model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=1.0, top_k=0,
+                           max_new_tokens=max_new_tokens, eos_token_id=stop, pad_token_id=tokenizer.pad_token_id)
+    plain = time.perf_counter() - start
+    return {"n": n, "batch": batch, "max_new_tokens": max_new_tokens, "package_samples_per_s": n / ours,
+            "generate_samples_per_s": n / plain}
+
+
+def measure_exact_vs_sampled(n: int = 1000) -> dict:
+    """Exact scoring vs estimating from n samples, on an RNG-tuned adapter (so most samples are valid)."""
+    model, tokenizer = du.load_model(device="cpu")
+    rng = du.range_task(1, 10)
+    tuned, _ = du.tune(model, tokenizer, [rng], steps=30, lr=5e-4, progress=False)
+    start = time.perf_counter()
+    exact = du.conditional_distribution(du.target_logprobs(tuned, tokenizer, rng))
+    exact_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    answers = [du.parse_braces(t) for t in du.sample(tuned, tokenizer, rng.prompts[0], n=n, max_new_tokens=8,
+                                                      progress=False)]
+    sample_seconds = time.perf_counter() - start
+    sampled = du.empirical_distribution([a for a in answers if a in set(rng.targets)]).reindex(exact.index, fill_value=0)
+    return {"n": n, "exact_seconds": exact_seconds, "sample_seconds": sample_seconds,
+            "total_variation": 0.5 * float((exact - sampled).abs().sum()),
+            "entropy_exact": du.entropy(exact), "entropy_sampled": du.entropy(sampled.to_numpy()),
+            "valid_rate": du.valid_rate(answers, set(rng.targets))}
+
+
+def in_subprocess(*args) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--one", *args], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", type=Path, default=HERE / "results.json")
+    parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        kind, *rest = args.one
+        result = {"tuning": lambda: measure_tuning(rest[0], rest[1], int(rest[2])),
+                  "sampling": measure_sampling, "exact": measure_exact_vs_sampled}[kind]()
+        print(json.dumps(result))
+        return 0
+    torch_threads = torch.get_num_threads()
+    tuning = []
+    for task_name in task_sets():
+        for method in ("naive (paper's release)", "shared prefix"):
+            print(f"tuning step: {task_name}, {method}", flush=True)
+            tuning.append(in_subprocess("tuning", task_name, method, str(args.repeats)))
+    print("exact vs sampled", flush=True)
+    exact = in_subprocess("exact")
+    print("sampling throughput", flush=True)
+    sampling = in_subprocess("sampling")
+    machine = {"cpu": platform.processor() or platform.machine(), "cores": __import__("os").cpu_count(),
+               "torch_threads": torch_threads, "torch": torch.__version__, "python": platform.python_version(),
+               "model": "SmolLM2-135M-Instruct (float32, CPU)"}
+    args.output.write_text(json.dumps({"machine": machine, "tuning_step": tuning, "exact_vs_sampled": exact,
+                                       "sampling": sampling}, indent=2))
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
