@@ -72,3 +72,14 @@ def lines_with_ci(frame: pd.DataFrame, x: str, y: str, hue: str, title: str = ""
     ax.set(title=title)
     ax.figure.tight_layout()
     return ax.figure
+
+
+def grouped_bars(frame: pd.DataFrame, x: str, y: str, hue: str, title: str = "", ax=None):
+    """Bars of ``y`` per ``x``, one colour per ``hue`` (e.g. seconds per task and method)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    sns.barplot(frame, x=x, y=y, hue=hue, ax=ax)
+    ax.set(title=title, xlabel="")
+    ax.tick_params(axis="x", labelsize=8)
+    ax.figure.tight_layout()
+    return ax.figure

@@ -2,8 +2,8 @@
 
     python scripts/run_notebooks.py --params params/ci.yaml --output _build/executed
 
-The params file maps ``all`` (parameters for every notebook) and notebook stems
-(``01_measuring_bias``) to parameter overrides. Stops at the first failing
+The params file maps ``all`` (parameters for every notebook that declares them) and
+notebook stems (``01_measuring_bias``) to parameter overrides. Stops at the first failing
 notebook, naming it and the failing cell. Wall times go to ``<output>/timings.json``.
 """
 import argparse
@@ -18,9 +18,21 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def parameters_for(params: dict, stem: str) -> dict:
-    """Overrides for one notebook: the ``all`` block, then the notebook's own block."""
-    return {**(params.get("all") or {}), **(params.get(stem) or {})}
+def parameters_for(params: dict, notebook: Path) -> dict:
+    """Overrides for one notebook: the ``all`` entries it declares, then its own block (which must
+    name only parameters it declares)."""
+    declared = papermill.inspect_notebook(str(notebook))
+    own = params.get(notebook.stem) or {}
+    unknown = sorted(set(own) - set(declared))
+    if unknown:
+        raise SystemExit(f"{notebook.name} has no parameters {unknown}; it declares {sorted(declared)}")
+    shared = {k: v for k, v in (params.get("all") or {}).items() if k in declared}
+    return {**shared, **own}
+
+
+def write_timings(path: Path, params, timings: dict) -> None:
+    """Wall time per notebook so far (written after each one, so later notebooks can read it)."""
+    path.write_text(json.dumps({"params": str(params or "notebook defaults"), "seconds": timings}, indent=2))
 
 
 def main() -> int:
@@ -34,7 +46,7 @@ def main() -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     timings = {}
     for number, notebook in enumerate(notebooks, 1):
-        overrides = parameters_for(params, notebook.stem)
+        overrides = parameters_for(params, notebook)
         print(f"[{number}/{len(notebooks)}] {notebook.name} {overrides or ''}", flush=True)
         start = time.perf_counter()
         try:
@@ -47,8 +59,7 @@ def main() -> int:
             return 1
         timings[notebook.stem] = round(time.perf_counter() - start, 1)
         print(f"    done in {timings[notebook.stem]:.0f} s", flush=True)
-    (args.output / "timings.json").write_text(json.dumps(
-        {"params": str(args.params or "notebook defaults"), "seconds": timings}, indent=2))
+        write_timings(args.output / "timings.json", args.params, timings)
     print(f"all {len(notebooks)} notebooks ran in {sum(timings.values()):.0f} s")
     return 0
 
