@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .encoding import encode_prompt, end_of_turn_ids
-from .scoring import _expanded_cache, prompt_state
+from .scoring import expanded_cache, prompt_state
 
 _BRACES = re.compile(r"\{([^{}]*)\}")
 
@@ -59,7 +59,7 @@ def _next_tokens(logits, temperature, top_p, min_p, generator):
 def _generate_batch(model, last_logprobs, kv, batch, stop_ids, max_new_tokens, warp, generator):
     """Decode ``batch`` continuations from the prompt state; returns a list of token lists."""
     device = last_logprobs.device
-    cache, prompt_len = _expanded_cache(model, kv, batch), kv[0][0].shape[-2]
+    cache, prompt_len = expanded_cache(model, kv, batch), kv[0][0].shape[-2]
     logits = last_logprobs.expand(batch, -1)
     tokens, finished = [], torch.zeros(batch, dtype=torch.bool, device=device)
     for step in range(max_new_tokens):

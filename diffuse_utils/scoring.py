@@ -34,7 +34,7 @@ def prompt_state(model, prompt_ids: list[int], temperature: float = 1.0):
     return (output.logits[0, -1].float() / temperature).log_softmax(-1), kv
 
 
-def _expanded_cache(model, kv, batch: int) -> DynamicCache:
+def expanded_cache(model, kv, batch: int) -> DynamicCache:
     """A fresh cache holding the prompt's keys/values broadcast to ``batch`` rows (no copy)."""
     data = [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in kv]
     return DynamicCache(data, config=model.config)
@@ -61,7 +61,7 @@ def batch_logprobs(model, last_logprobs, kv, target_ids: list[list[int]], temper
     prompt_len = kv[0][0].shape[-2]
     inputs = ids[:, :-1]
     positions = torch.arange(prompt_len, prompt_len + width - 1, device=device).expand_as(inputs)
-    logits = model(input_ids=inputs, past_key_values=_expanded_cache(model, kv, len(target_ids)),
+    logits = model(input_ids=inputs, past_key_values=expanded_cache(model, kv, len(target_ids)),
                    attention_mask=torch.ones(len(target_ids), prompt_len + width - 1, device=device,
                                              dtype=torch.long),
                    position_ids=positions, use_cache=True).logits.float() / temperature
