@@ -20,6 +20,8 @@ from .encoding import encode_prompt, end_of_turn_ids
 from .scoring import expanded_cache, prompt_state
 
 _BRACES = re.compile(r"\{([^{}]*)\}")
+# How texts are decoded; part of cache keys, so cached generations are redone when it changes.
+DECODING = "cut at the first stop token; other special tokens kept as text"
 
 
 def parse_braces(text: str) -> str | None:
@@ -77,8 +79,10 @@ def _generate_batch(model, last_logprobs, kv, batch, stop_ids, max_new_tokens, w
 
 
 def _decode(tokenizer, token_ids: list[int], stop_ids: set[int]) -> str:
+    """Text up to the first stop token. Other special tokens stay visible (e.g. ``<|endoftext|>``):
+    hiding them would make ``{1}<|endoftext|>`` look like the clean answer ``{1}``."""
     cut = next((i for i, t in enumerate(token_ids) if t in stop_ids), len(token_ids))
-    return tokenizer.decode(token_ids[:cut], skip_special_tokens=True)
+    return tokenizer.decode(token_ids[:cut], skip_special_tokens=False)
 
 
 @torch.no_grad()

@@ -54,3 +54,11 @@ def test_bad_arguments(tiny_model, tokenizer):
         sample(tiny_model, tokenizer, "p", n=1, temperature=-1)
     with pytest.raises(ValueError, match="must be >= 1"):
         sample(tiny_model, tokenizer, "p", n=0)
+
+
+def test_decode_cuts_at_stop_and_keeps_other_special_tokens(tokenizer):
+    from diffuse_utils.sampling import _decode
+    brace_one = tokenizer("{1}", add_special_tokens=False)["input_ids"]
+    end_of_text = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    assert _decode(tokenizer, brace_one + [2, 5, 6], {2}) == "{1}"
+    assert _decode(tokenizer, brace_one + [end_of_text], {2}) == "{1}<|endoftext|>"
