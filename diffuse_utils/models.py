@@ -149,13 +149,16 @@ def _source(name: str | None, cache_dir, trust_remote_code: bool) -> str:
     return _locate(name, trust_remote_code)
 
 
-def load_tokenizer(name: str | None = None, cache_dir: str | Path | None = None, trust_remote_code: bool = False):
-    """The tokenizer of ``name`` (as in :func:`load_model`) without loading weights; always has a pad token."""
-    tokenizer = AutoTokenizer.from_pretrained(_source(name, cache_dir, trust_remote_code),
-                                              trust_remote_code=trust_remote_code)
+def _tokenizer_from(source: str, trust_remote_code: bool):
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def load_tokenizer(name: str | None = None, cache_dir: str | Path | None = None, trust_remote_code: bool = False):
+    """The tokenizer of ``name`` (as in :func:`load_model`) without loading weights; always has a pad token."""
+    return _tokenizer_from(_source(name, cache_dir, trust_remote_code), trust_remote_code)
 
 
 def load_model(name: str | None = None, device: str = "auto", dtype: str | torch.dtype = "auto",
@@ -170,4 +173,4 @@ def load_model(name: str | None = None, device: str = "auto", dtype: str | torch
     device = resolve_device(device)
     model = AutoModelForCausalLM.from_pretrained(
         source, dtype=resolve_dtype(dtype, device), trust_remote_code=trust_remote_code)
-    return model.to(device).eval(), load_tokenizer(source, cache_dir, trust_remote_code)
+    return model.to(device).eval(), _tokenizer_from(source, trust_remote_code)

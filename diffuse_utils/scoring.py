@@ -21,6 +21,7 @@ import torch
 from transformers import DynamicCache
 
 from .encoding import encode_task
+from .metrics import entropy, kl_divergence
 from .tasks import Task
 
 
@@ -121,10 +122,12 @@ def conditional_distribution(logprobs: pd.Series) -> pd.Series:
 def score_prompts(model, tokenizer, task: Task, batch_size: int = 64, temperature: float = 1.0) -> pd.DataFrame:
     """Exact summary per prompt of ``task``: valid mass, entropy of the conditional distribution
     over targets, and ``KL(p* || conditional)``. One row per prompt, indexed by prompt number."""
-    from .metrics import entropy, kl_divergence  # local import: metrics does not depend on torch
+    encoded = encode_task(tokenizer, task)
     rows = []
-    for index in range(len(task.prompts)):
-        logprobs = target_logprobs(model, tokenizer, task, index, batch_size, temperature)
+    for index, prompt_ids in enumerate(encoded.prompt_ids):
+        with torch.no_grad():
+            scores = shared_prefix_logprobs(model, prompt_ids, encoded.target_ids, batch_size, temperature)
+        logprobs = pd.Series(scores.cpu().numpy().astype(float), index=task.targets)
         conditional = conditional_distribution(logprobs)
         rows.append({"prompt": index, "valid_mass": valid_mass(logprobs), "entropy": entropy(conditional),
                      "kl": kl_divergence(task.probabilities, conditional.to_numpy())})

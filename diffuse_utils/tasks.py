@@ -22,8 +22,6 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-RNG_PROMPT = ("Generate a random number between 1 and 10. Output only the number between two "
-              "curly braces, like this: {number}. Don't output code.")
 BABYNAMES_PROMPT = ("Please generate an English first name, chosen completely at random. Output only "
                     "the name between two curly braces, like this: {name}. Don't output code.")
 
@@ -40,9 +38,10 @@ RANGE_PROMPTS = [
     "I need you to pick a number completely at random. The number should be between {low} and {high}. Print the "
     "number between two curly braces, like this: {{n}}.",
 ]
-# The RNG prompt of Section 4 with its range as a parameter.
+# The RNG prompt of Section 4 with its range as a parameter, and the paper's 1-10 instance of it.
 RNG_RANGE_PROMPT = ("Generate a random number between {low} and {high}. Output only the number between two curly "
                     "braces, like this: {{number}}. Don't output code.")
+RNG_PROMPT = RNG_RANGE_PROMPT.format(low=1, high=10)
 
 
 class TaskError(ValueError):
