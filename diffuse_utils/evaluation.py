@@ -1,0 +1,110 @@
+"""Evaluating a model on task families, and the leave-one-out experiment of Section 5.
+
+Each sub-task is evaluated on its *held-out* phrasings: ``n_samples`` generations per
+prompt, parsed from braces and checked against the family's valid answers, plus the
+exact distribution over the targets where they are enumerable. Figures are per prompt;
+the paper reports their mean over a task's prompts.
+
+Example::
+
+    suite = load_suite(["numbers", "fruits"])
+    frame = evaluate_family(model, tokenizer, suite[0], label="base", output_dir="artifacts", n_samples=100)
+    frame.groupby("family")[["entropy", "coverage", "valid_rate"]].mean()
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .artifacts import cached_json, cached_tune, model_id
+from .metrics import coverage, sample_entropy
+from .sampling import _BRACES, DECODING, parse_braces, sample
+from .scoring import score_prompts
+from .suite import TaskFamily, held_out_task, normalize_answer
+
+# Tuning for the six-task suite on a small budget: each step draws 6 (sub-task, prompt) pairs
+# and 16 targets per pair, an unbiased estimate of the full loss (see tuning._step_plan).
+SUITE_TUNING = dict(steps=40, lr=5e-4, lora_rank=4, batch_size=32, tasks_per_step=6, targets_per_step=16, seed=0)
+
+
+def cached_samples(output_dir, model, tokenizer, label: str, prompt: str, n: int, seed: int = 0,
+                   max_new_tokens: int = 16, batch_size: int = 100, progress: bool = True) -> list[str]:
+    """``n`` generations of ``prompt`` at temperature 1, saved as JSON under ``output_dir`` and
+    reused while the model, adapter ``label``, prompt and settings are the same."""
+    return cached_json(output_dir, label, lambda: sample(model, tokenizer, prompt, n=n, seed=seed,
+                                                         max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                                         progress=progress),
+                       model=model_id(model), label=label, prompt=prompt, n=n, seed=seed,
+                       max_new_tokens=max_new_tokens, dtype=str(model.dtype), decoding=DECODING)
+
+
+def answer_figures(family: TaskFamily, subtask: str, texts: list[str], prompt: str = "") -> dict:
+    """Diversity of one prompt's generations, junk excluded.
+
+    valid_rate: share of generations whose braces hold a valid answer (echoing the prompt's
+    format example, e.g. ``{name}``, is not an answer even where "Name" is a name); entropy, coverage:
+    over valid answers (canonical form); outside_share: share of valid answers that are not
+    tuning targets (generalization beyond the list); *_parsed: over everything in braces.
+    """
+    parsed = [parse_braces(t) for t in texts]
+    placeholders = {normalize_answer(p) for p in _BRACES.findall(prompt)}
+    valid = [None if a is None or normalize_answer(a) in placeholders else family.canonical(subtask, a)
+             for a in parsed]
+    kept = [v for v in valid if v is not None]
+    targets = set(family.subtask(subtask).targets)
+    got = [a for a in parsed if a is not None]
+    return {"n": len(texts), "valid_rate": len(kept) / len(texts), "entropy": sample_entropy(kept),
+            "coverage": coverage(kept),
+            "outside_share": float(np.mean([v not in targets for v in kept])) if kept else np.nan,
+            "entropy_parsed": sample_entropy(got), "coverage_parsed": coverage(got), "answers": kept}
+
+
+def evaluate_family(model, tokenizer, family: TaskFamily, label: str, output_dir, n_samples: int = 100,
+                    seed: int = 0, max_new_tokens: int = 16, batch_size: int = 100, exact: bool = True,
+                    progress: bool = True) -> pd.DataFrame:
+    """One row per (sub-task, held-out prompt): sampled figures (:func:`answer_figures`) and,
+    for enumerable sub-tasks, the exact ``exact_entropy``, ``exact_kl`` (uniform ``p*`` vs the
+    model's distribution renormalized over targets) and ``valid_mass``."""
+    rows = []
+    for task in family.subtasks:
+        held_out = held_out_task(task)
+        scores = score_prompts(model, tokenizer, held_out) if exact and task.metadata.get("enumerable") else None
+        for index, prompt in enumerate(held_out.prompts):
+            texts = cached_samples(output_dir, model, tokenizer, label, prompt, n_samples, seed, max_new_tokens,
+                                   batch_size, progress)
+            row = {"family": family.name, "subtask": task.name, "prompt": index,
+                   **answer_figures(family, task.name, texts, prompt)}
+            if scores is not None:
+                row.update(exact_entropy=scores.loc[index, "entropy"], exact_kl=scores.loc[index, "kl"],
+                           valid_mass=scores.loc[index, "valid_mass"])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def training_tasks(families: list[TaskFamily]) -> list:
+    """Every sub-task of ``families``, with its training prompts: what tuning sees."""
+    return [task for family in families for task in family.subtasks]
+
+
+def leave_one_out_plan(families: list[TaskFamily]) -> dict[str, list[TaskFamily]]:
+    """Runs of Section 5: ``'ID'`` tunes on every family, ``'OOD-<name>'`` on all but ``<name>``."""
+    if len(families) < 2:
+        raise ValueError("leave-one-out needs at least two task families; "
+                         f"got {[f.name for f in families]}")
+    plan = {"ID": list(families)}
+    plan.update({f"OOD-{held.name}": [f for f in families if f is not held] for held in families})
+    return plan
+
+
+def suite_adapter(output_dir, model, tokenizer, families: list[TaskFamily], progress: bool = True, **tuning):
+    """The adapter tuned on ``families`` (:data:`SUITE_TUNING` unless overridden): loaded if one
+    with the same configuration is saved under ``output_dir``, else tuned and saved.
+    Notebook 04 makes its ID and OOD adapters this way; notebook 05 reuses the ID one."""
+    settings = {**SUITE_TUNING, **tuning}
+    return cached_tune(output_dir, model, tokenizer, training_tasks(families), progress=progress, **settings)
+
+
+def family_means(frame: pd.DataFrame, columns=("entropy", "coverage", "valid_rate")) -> pd.DataFrame:
+    """The paper's per-task figures: the mean over a family's prompts (and sub-tasks)."""
+    present = [c for c in columns if c in frame]
+    return frame.groupby(["run", "family"], sort=False)[present].mean().reset_index()

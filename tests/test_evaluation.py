@@ -1,0 +1,62 @@
+import math
+
+import numpy as np
+import pytest
+
+from diffuse_utils import TaskFamily, evaluate_family, family_means, leave_one_out_plan, load_suite
+from diffuse_utils.evaluation import answer_figures, training_tasks
+from diffuse_utils.tasks import Task
+
+from conftest import make_tiny_model
+
+
+@pytest.fixture
+def letters():
+    pick = Task("pick", ["Pick a letter."], ["a", "b"], metadata={"held_out_prompts": ["Choose a letter: {letter}.", "Any letter?"],
+                                                                  "valid_answers": ["a", "b", "c"]})
+    vowel = Task("vowel", ["Pick a vowel."], ["a", "e"], metadata={"held_out_prompts": ["A vowel?"], "enumerable": True})
+    return TaskFamily(name="letters", title="LETTERS", subtasks=[pick, vowel])
+
+
+def test_answer_figures_count_only_valid_answers(letters):
+    texts = ["{a}", "Sure: {A}", "{c}", "{c}", "{zz}", "no braces", "{letter}", "{b}"]
+    figures = answer_figures(letters, "pick", texts, prompt="Choose a letter: {letter}.")
+    assert figures["valid_rate"] == 5 / 8  # a, A, c, c, b; 'zz' is junk and '{letter}' echoes the prompt
+    assert figures["answers"] == ["a", "a", "c", "c", "b"]
+    assert figures["coverage"] == 3
+    assert figures["entropy"] == pytest.approx(-(2 * 0.4 * math.log(0.4) + 0.2 * math.log(0.2)))
+    assert figures["outside_share"] == pytest.approx(2 / 5)  # 'c' is valid but not a tuning target
+    assert figures["coverage_parsed"] == 6  # a, A, c, zz, letter, b: junk would inflate diversity
+
+
+def test_leave_one_out_plan():
+    suite = load_suite(["numbers", "fruits", "countries"])
+    plan = leave_one_out_plan(suite)
+    assert list(plan) == ["ID", "OOD-numbers", "OOD-fruits", "OOD-countries"]
+    assert [f.name for f in plan["OOD-fruits"]] == ["numbers", "countries"]
+    assert len(training_tasks(plan["ID"])) == 4 + 1 + 6
+    with pytest.raises(ValueError, match="at least two task families"):
+        leave_one_out_plan(suite[:1])
+
+
+def test_evaluate_family_rows_exact_columns_and_cache(tokenizer, letters, tmp_path):
+    model = make_tiny_model(len(tokenizer))
+    frame = evaluate_family(model, tokenizer, letters, "base", tmp_path, n_samples=6, max_new_tokens=3,
+                            progress=False)
+    assert list(zip(frame["subtask"], frame["prompt"])) == [("pick", 0), ("pick", 1), ("vowel", 0)]
+    assert frame["n"].tolist() == [6, 6, 6]
+    assert frame["exact_entropy"].isna().tolist() == [True, True, False]  # only 'vowel' is enumerable
+    assert 0 <= frame.loc[2, "exact_entropy"] <= math.log(2) + 1e-9
+    assert len(list((tmp_path / "generations").glob("base-*.json"))) == 3
+    again = evaluate_family(model, tokenizer, letters, "base", tmp_path, n_samples=6, max_new_tokens=3,
+                            progress=False)
+    assert again.drop(columns="answers").equals(frame.drop(columns="answers"))
+
+
+def test_family_means_average_over_prompts():
+    import pandas as pd
+    frame = pd.DataFrame({"run": ["base"] * 3, "family": ["x", "x", "y"], "entropy": [1.0, 2.0, 5.0],
+                          "coverage": [2, 4, 6], "valid_rate": [0.5, 1.0, 0.0]})
+    means = family_means(frame)
+    assert means.to_dict("records") == [{"run": "base", "family": "x", "entropy": 1.5, "coverage": 3.0, "valid_rate": 0.75},
+                                        {"run": "base", "family": "y", "entropy": 5.0, "coverage": 6.0, "valid_rate": 0.0}]
