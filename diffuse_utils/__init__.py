@@ -5,7 +5,7 @@ weights), ``encoding`` (chat templates, prefix-free targets), ``scoring`` (exact
 target log-probs), ``sampling``, ``metrics``, ``tuning`` (loss, LoRA, loop),
 ``suite`` (the six task families) and ``evaluation`` (held-out evaluation, leave-one-out).
 """
-from .evaluation import (SUITE_TUNING, cached_samples, evaluate_family, family_means, leave_one_out_plan,
+from .evaluation import (SUITE_TUNING, cached_samples, evaluate_family, evaluate_suite, family_means, leave_one_out_plan,
                          suite_adapter, training_tasks)
 from .encoding import check_prefix_free, encode_prompt, encode_targets, encode_task, end_of_turn_ids
 from .metrics import (coverage, empirical_distribution, entropy, kl_divergence, kl_from_samples,

@@ -33,6 +33,20 @@ def model_id(model) -> str:
     return getattr(config, "_name_or_path", type(model).__name__)
 
 
+def adapter_fingerprint(model) -> str:
+    """``'base'`` for a plain model; for a PEFT model, 12 hex digits of a hash of its adapter
+    weights. Cache keys of generations include it, so a changed adapter is never served
+    the generations of an old one."""
+    from peft import PeftModel, get_peft_model_state_dict
+    if not isinstance(model, PeftModel):
+        return "base"
+    digest = hashlib.sha256()
+    for name, tensor in sorted(get_peft_model_state_dict(model).items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
 def _publish(partial: Path, final: Path) -> None:
     if final.exists():
         shutil.rmtree(final)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
-from .artifacts import cached_json, cached_tune, model_id
+from .artifacts import adapter_fingerprint, cached_json, cached_tune, model_id
 from .metrics import coverage, sample_entropy
 from .sampling import _BRACES, DECODING, parse_braces, sample
 from .scoring import score_prompts
@@ -30,11 +31,12 @@ SUITE_TUNING = dict(steps=40, lr=5e-4, lora_rank=4, batch_size=32, tasks_per_ste
 def cached_samples(output_dir, model, tokenizer, label: str, prompt: str, n: int, seed: int = 0,
                    max_new_tokens: int = 16, batch_size: int = 100, progress: bool = True) -> list[str]:
     """``n`` generations of ``prompt`` at temperature 1, saved as JSON under ``output_dir`` and
-    reused while the model, adapter ``label``, prompt and settings are the same."""
+    reused while the model, its adapter weights, the prompt and the settings are the same.
+    ``label`` names the file (e.g. ``'base'``, ``'ID'``)."""
     return cached_json(output_dir, label, lambda: sample(model, tokenizer, prompt, n=n, seed=seed,
                                                          max_new_tokens=max_new_tokens, batch_size=batch_size,
                                                          progress=progress),
-                       model=model_id(model), label=label, prompt=prompt, n=n, seed=seed,
+                       model=model_id(model), adapter=adapter_fingerprint(model), prompt=prompt, n=n, seed=seed,
                        max_new_tokens=max_new_tokens, dtype=str(model.dtype), decoding=DECODING)
 
 
@@ -53,10 +55,12 @@ def answer_figures(family: TaskFamily, subtask: str, texts: list[str], prompt: s
     kept = [v for v in valid if v is not None]
     targets = set(family.subtask(subtask).targets)
     got = [a for a in parsed if a is not None]
+    rejected = [a for a, v in zip(parsed, valid) if a is not None and v is None]
     return {"n": len(texts), "valid_rate": len(kept) / len(texts), "entropy": sample_entropy(kept),
             "coverage": coverage(kept),
             "outside_share": float(np.mean([v not in targets for v in kept])) if kept else np.nan,
-            "entropy_parsed": sample_entropy(got), "coverage_parsed": coverage(got), "answers": kept}
+            "entropy_parsed": sample_entropy(got), "coverage_parsed": coverage(got), "answers": kept,
+            "rejected": rejected}
 
 
 def evaluate_family(model, tokenizer, family: TaskFamily, label: str, output_dir, n_samples: int = 100,
@@ -66,19 +70,27 @@ def evaluate_family(model, tokenizer, family: TaskFamily, label: str, output_dir
     for enumerable sub-tasks, the exact ``exact_entropy``, ``exact_kl`` (uniform ``p*`` vs the
     model's distribution renormalized over targets) and ``valid_mass``."""
     rows = []
-    for task in family.subtasks:
-        held_out = held_out_task(task)
-        scores = score_prompts(model, tokenizer, held_out) if exact and task.metadata.get("enumerable") else None
-        for index, prompt in enumerate(held_out.prompts):
-            texts = cached_samples(output_dir, model, tokenizer, label, prompt, n_samples, seed, max_new_tokens,
-                                   batch_size, progress)
-            row = {"family": family.name, "subtask": task.name, "prompt": index,
-                   **answer_figures(family, task.name, texts, prompt)}
-            if scores is not None:
-                row.update(exact_entropy=scores.loc[index, "entropy"], exact_kl=scores.loc[index, "kl"],
-                           valid_mass=scores.loc[index, "valid_mass"])
-            rows.append(row)
+    prompts = [(task, index, prompt) for task in family.subtasks
+               for index, prompt in enumerate(task.metadata["held_out_prompts"])]
+    scores = {task.name: score_prompts(model, tokenizer, held_out_task(task))
+              for task in family.subtasks if exact and task.metadata.get("enumerable")}
+    for task, index, prompt in tqdm(prompts, desc=f"{label}: {family.name}", unit="prompt", disable=not progress):
+        texts = cached_samples(output_dir, model, tokenizer, label, prompt, n_samples, seed, max_new_tokens,
+                               batch_size, progress=False)
+        row = {"family": family.name, "subtask": task.name, "prompt": index,
+               **answer_figures(family, task.name, texts, prompt)}
+        if task.name in scores:
+            exact_row = scores[task.name].loc[index]
+            row.update(exact_entropy=exact_row["entropy"], exact_kl=exact_row["kl"],
+                       valid_mass=exact_row["valid_mass"])
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def evaluate_suite(model, tokenizer, families: list[TaskFamily], label: str, output_dir, **evaluation) -> pd.DataFrame:
+    """:func:`evaluate_family` for each family, stacked, with a ``run`` column set to ``label``."""
+    return pd.concat([evaluate_family(model, tokenizer, family, label, output_dir, **evaluation)
+                      for family in families], ignore_index=True).assign(run=label)
 
 
 def training_tasks(families: list[TaskFamily]) -> list:

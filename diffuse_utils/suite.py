@@ -104,6 +104,10 @@ class TaskFamily:
             lookups[task.name] = lookup
         return lookups
 
+    def valid_answers(self, subtask: str) -> set[str]:
+        """Every answer accepted for ``subtask``, in canonical form."""
+        return set(self._lookups[subtask].values())
+
     def canonical(self, subtask: str, answer: str | None) -> str | None:
         """The valid answer ``answer`` names for ``subtask`` (alias, case and spacing resolved), or ``None``."""
         if answer is None:

@@ -27,6 +27,7 @@ def test_answer_figures_count_only_valid_answers(letters):
     assert figures["entropy"] == pytest.approx(-(2 * 0.4 * math.log(0.4) + 0.2 * math.log(0.2)))
     assert figures["outside_share"] == pytest.approx(2 / 5)  # 'c' is valid but not a tuning target
     assert figures["coverage_parsed"] == 6  # a, A, c, zz, letter, b: junk would inflate diversity
+    assert figures["rejected"] == ["zz", "letter"]
 
 
 def test_leave_one_out_plan():
@@ -60,3 +61,20 @@ def test_family_means_average_over_prompts():
     means = family_means(frame)
     assert means.to_dict("records") == [{"run": "base", "family": "x", "entropy": 1.5, "coverage": 3.0, "valid_rate": 0.75},
                                         {"run": "base", "family": "y", "entropy": 5.0, "coverage": 6.0, "valid_rate": 0.0}]
+
+
+def test_generations_are_keyed_by_adapter_weights(tokenizer, tmp_path):
+    """A re-tuned adapter under the same label never gets the old adapter's cached generations."""
+    import torch
+    from diffuse_utils.artifacts import adapter_fingerprint
+    from diffuse_utils.evaluation import cached_samples
+    from diffuse_utils.tuning import add_lora
+    model = add_lora(make_tiny_model(len(tokenizer)), lora_rank=2)
+    first = adapter_fingerprint(model)
+    assert len(first) == 12 and adapter_fingerprint(make_tiny_model(len(tokenizer))) == "base"
+    cached_samples(tmp_path, model, tokenizer, "tuned", "Pick.", n=2, max_new_tokens=2, progress=False)
+    with torch.no_grad():
+        next(p for n, p in model.named_parameters() if "lora_B" in n).add_(1.0)
+    assert adapter_fingerprint(model) != first
+    cached_samples(tmp_path, model, tokenizer, "tuned", "Pick.", n=2, max_new_tokens=2, progress=False)
+    assert len(list((tmp_path / "generations").glob("tuned-*.json"))) == 2
