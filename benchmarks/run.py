@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/run.py                 # everything; writes benchmarks/results.json
     .venv/bin/python benchmarks/run.py --repeats 5
 
-1. Tuning step (forward + backward over every target of every prompt): the package's shared-prefix
-   path vs a naive reference that concatenates prompt + target for every target, in batches of 32
+1. Tuning step (forward + backward over every target of every prompt): the package's path (prompt
+   and the targets' common prefix run once, target mini-batches sorted by length), its first version
+   (prompt once, targets in given order), and a naive reference that concatenates prompt + target for every target, in batches of 32
    with gradients accumulated, keeping logits only at target positions (as the paper's release does,
    minus the full-vocabulary logits at prompt positions). Wall time (median), tokens processed,
    the fewest tokens any method must process (prompt + distinct target-token prefixes), peak memory,
@@ -27,16 +28,25 @@ import torch
 import diffuse_utils as du
 from diffuse_utils import data
 from diffuse_utils.encoding import encode_prompt, encode_task
+from diffuse_utils.scoring import batch_logprobs, common_prefix_length, length_order, prompt_state
 from diffuse_utils.tuning import accumulate_task_gradients, add_lora, distribution_matching_loss
 
 HERE = Path(__file__).resolve().parent
+NAIVE, UNFOLDED, SHARED = "naive (paper's release)", "shared prompt (first version)", "shared prompt + prefix, sorted"
+
+
+def six_task_set() -> list:
+    """Notebook 04's six families: every sub-task with its first training prompt."""
+    return [du.Task(name=t.name, prompts=t.prompts[:1], targets=t.targets, weights=t.weights)
+            for t in du.training_tasks(du.load_suite())]
 
 
 def task_sets() -> dict:
     return {"rng (10 targets, 1 prompt)": [du.range_task(1, 10)],
             "babynames (200 draws, 1 prompt)": [data.babynames_task(200, seed=0)],
             "ranges 1-10 + 1-100 (110 targets, 5 prompts each)": [du.range_task(1, 10, du.RANGE_PROMPTS),
-                                                                   du.range_task(1, 100, du.RANGE_PROMPTS)]}
+                                                                   du.range_task(1, 100, du.RANGE_PROMPTS)],
+            "six tasks (21 sub-tasks, 819 targets, 1 prompt each)": six_task_set()}
 
 
 def naive_logprobs_batched(model, prompt_ids, target_ids):
@@ -70,15 +80,44 @@ def naive_step(model, encoded, batch_size):
     return loss, tokens
 
 
-def shared_step(model, encoded, batch_size):
+def padded_tokens(target_ids, batch_size):
+    """Input tokens of target mini-batches in the given order: each batch is padded to its longest."""
+    chunks = [target_ids[s:s + batch_size] for s in range(0, len(target_ids), batch_size)]
+    return sum(len(chunk) * (max(map(len, chunk)) - 1) for chunk in chunks)
+
+
+def unfolded_step(model, encoded, batch_size):
+    """The package's first version: prompt once, targets in their given order, no prefix folding."""
     loss, tokens = 0.0, 0
     for item in encoded:
         p_star = torch.tensor(item.task.probabilities, dtype=torch.float32)
         for prompt in item.prompt_ids:
+            last, kv = prompt_state(model, prompt)
+            roots = [last] + [t for pair in kv for t in pair]
+            leaves = [t.detach().requires_grad_() for t in roots]
+            leaf_kv = list(zip(leaves[1::2], leaves[2::2]))
+            for s in range(0, len(item.target_ids), batch_size):
+                logprobs = batch_logprobs(model, leaves[0], leaf_kv, item.target_ids[s:s + batch_size])
+                batch_loss = distribution_matching_loss(logprobs, p_star[s:s + batch_size]) / len(item.prompt_ids)
+                batch_loss.backward()
+                loss += batch_loss.item()
+            pairs = [(r, leaf.grad) for r, leaf in zip(roots, leaves) if leaf.grad is not None]
+            torch.autograd.backward([r for r, _ in pairs], [g for _, g in pairs])
+            tokens += len(prompt) + padded_tokens(item.target_ids, batch_size)
+    return loss, tokens
+
+
+def shared_step(model, encoded, batch_size):
+    """The package's path: prompt + common target prefix once, length-sorted target mini-batches."""
+    loss, tokens = 0.0, 0
+    for item in encoded:
+        p_star = torch.tensor(item.task.probabilities, dtype=torch.float32)
+        common = common_prefix_length(item.target_ids)
+        rests = [t[common:] for t in item.target_ids]
+        for prompt in item.prompt_ids:
             loss += accumulate_task_gradients(model, prompt, item.target_ids, p_star, batch_size,
                                               1 / len(item.prompt_ids))
-            tokens += len(prompt) + sum(len(chunk) * (max(map(len, chunk)) - 1) for chunk in
-                                        (item.target_ids[s:s + batch_size] for s in range(0, len(item.target_ids), batch_size)))
+            tokens += len(prompt) + common + padded_tokens([rests[k] for k in length_order(rests)], batch_size)
     return loss, tokens
 
 
@@ -96,7 +135,7 @@ def measure_tuning(task_name: str, method: str, repeats: int, batch_size: int = 
     model, tokenizer = du.load_model(device="cpu")
     encoded = [encode_task(tokenizer, t) for t in task_sets()[task_name]]
     model = add_lora(model, seed=0)
-    step = shared_step if method == "shared prefix" else naive_step
+    step = {NAIVE: naive_step, UNFOLDED: unfolded_step, SHARED: shared_step}[method]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     for _ in range(repeats + 1):  # the first run warms up
@@ -168,7 +207,7 @@ def main() -> int:
     torch_threads = torch.get_num_threads()
     tuning = []
     for task_name in task_sets():
-        for method in ("naive (paper's release)", "shared prefix"):
+        for method in (NAIVE, UNFOLDED, SHARED):
             print(f"tuning step: {task_name}, {method}", flush=True)
             tuning.append(in_subprocess("tuning", task_name, method, str(args.repeats)))
     print("exact vs sampled", flush=True)

@@ -16,6 +16,7 @@ import re
 import torch
 from tqdm.auto import tqdm
 
+from .decoding import warp_logits  # noqa: F401  (re-exported: sampling.warp_logits)
 from .encoding import encode_prompt, end_of_turn_ids
 from .scoring import expanded_cache, prompt_state
 
@@ -31,24 +32,6 @@ def parse_braces(text: str) -> str | None:
     """
     match = _BRACES.search(text)
     return match.group(1).strip() if match else None
-
-
-def warp_logits(logits: torch.Tensor, temperature: float = 1.0, top_p: float = 1.0,
-                min_p: float | None = None) -> torch.Tensor:
-    """Apply temperature, then min-p, then top-p (nucleus) filtering. Shape kept ``(B, V)``.
-
-    Filtered tokens get ``-inf``; the most likely token always survives.
-    """
-    logits = logits.float() / temperature
-    if min_p is not None:
-        probs = logits.softmax(-1)
-        logits = logits.masked_fill(probs < min_p * probs.max(-1, keepdim=True).values, float("-inf"))
-    if top_p < 1.0:
-        sorted_logits, order = logits.sort(-1, descending=True)
-        before = sorted_logits.softmax(-1).cumsum(-1) - sorted_logits.softmax(-1)
-        drop_sorted = before >= top_p
-        logits = logits.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
-    return logits
 
 
 def _next_tokens(logits, temperature, top_p, min_p, generator):

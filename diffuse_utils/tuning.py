@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .encoding import EncodedTask, encode_task
 from .metrics import entropy
-from .scoring import batch_logprobs, prompt_state
+from .scoring import batch_logprobs, folded_prompt_state, length_order
 from .tasks import Task
 
 PAPER_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -41,17 +41,19 @@ def accumulate_task_gradients(model, prompt_ids: list[int], target_ids: list[lis
                               p_star: torch.Tensor, batch_size: int, scale: float = 1.0) -> float:
     """Add ``scale * d L / d params`` for one prompt to ``.grad``; return ``scale * L``.
 
-    The prompt's keys/values are detached into leaf tensors, mini-batches of targets
-    back-propagate into them, and their summed gradient goes through the prompt once.
+    The prompt (with the targets' common prefix, see ``scoring.folded_prompt_state``) runs
+    once; its keys/values are detached into leaf tensors, mini-batches of targets of similar
+    length back-propagate into them, and their summed gradient goes through the prompt once.
     """
-    last_logprobs, kv = prompt_state(model, prompt_ids)
-    roots = [last_logprobs] + [t for pair in kv for t in pair]
+    prefix_logprob, last_logprobs, kv, rests = folded_prompt_state(model, prompt_ids, target_ids)
+    roots = [prefix_logprob, last_logprobs] + [t for pair in kv for t in pair]
     leaves = [t.detach().requires_grad_() for t in roots]
-    leaf_kv = list(zip(leaves[1::2], leaves[2::2]))
+    leaf_kv = list(zip(leaves[2::2], leaves[3::2]))
+    order = length_order(rests)
     total = 0.0
-    for start in range(0, len(target_ids), batch_size):
-        chunk = slice(start, start + batch_size)
-        logprobs = batch_logprobs(model, leaves[0], leaf_kv, target_ids[chunk])
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        logprobs = leaves[0] + batch_logprobs(model, leaves[1], leaf_kv, [rests[k] for k in chunk])
         loss = scale * distribution_matching_loss(logprobs, p_star[chunk])
         loss.backward()
         total += loss.item()

@@ -52,3 +52,30 @@ def test_score_prompts_matches_per_prompt_scoring(tiny_model, tokenizer, small_t
     conditional = conditional_distribution(target_logprobs(tiny_model, tokenizer, small_task, prompt_index=1))
     assert table.loc[1, "entropy"] == pytest.approx(entropy(conditional))
     assert table.loc[1, "kl"] == pytest.approx(kl_divergence(small_task.probabilities, conditional))
+
+
+def test_common_prefix_length_keeps_a_token_in_every_target():
+    from diffuse_utils.scoring import common_prefix_length, length_order
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4], [1, 5]]) == 1
+    assert common_prefix_length([[1, 2], [1, 2, 3]]) == 1  # the shorter target keeps its last token
+    assert common_prefix_length([[7, 8, 9]]) == 2
+    assert common_prefix_length([[1], [2]]) == 0
+    assert length_order([[5, 5, 5], [9], [2, 1], [1, 1]]) == [1, 3, 2, 0]
+
+
+def test_top_p_and_min_p_scoring_equal_naive_and_the_greedy_limit(tiny_model, tokenizer, small_task):
+    """Scoring under a filter is the sampler's distribution: with min_p = 1 only the greedy path survives."""
+    encoded = encode_task(tokenizer, small_task)
+    prompt = encoded.prompt_ids[0]
+    with torch.no_grad():
+        for warp in ({"top_p": 0.5}, {"min_p": 0.05, "temperature": 2.0}):
+            shared = shared_prefix_logprobs(tiny_model, prompt, encoded.target_ids, 2, **warp)
+            torch.testing.assert_close(shared, naive_logprobs(tiny_model, prompt, encoded.target_ids, **warp),
+                                       atol=1e-5, rtol=0)
+        greedy = []
+        for _ in range(3):
+            greedy.append(int(tiny_model(input_ids=torch.tensor([prompt + greedy])).logits[0, -1].argmax()))
+        other = greedy[:2] + [(greedy[2] + 1) % len(tokenizer)]
+        scores = shared_prefix_logprobs(tiny_model, prompt, [greedy, other], 2, min_p=1.0)
+    assert scores[0].item() == pytest.approx(0.0, abs=1e-6)
+    assert scores[1].item() == float("-inf")
