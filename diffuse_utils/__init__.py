@@ -3,9 +3,10 @@
 Modules, one concern each: ``models`` (loading), ``tasks`` (prompt + targets +
 weights), ``encoding`` (chat templates, prefix-free targets), ``scoring`` (exact
 target log-probs), ``sampling``, ``metrics``, ``tuning`` (loss, LoRA, loop),
-``suite`` (the six task families) and ``evaluation`` (held-out evaluation, leave-one-out).
+``suite`` (the six task families), ``evaluation`` (held-out evaluation, leave-one-out),
+``baselines`` (decoding knobs, Verbalized Sampling) and ``utility`` (offline cost-of-tuning proxies).
 """
-from .evaluation import (SUITE_TUNING, cached_samples, evaluate_family, evaluate_suite, family_means, leave_one_out_plan,
+from .evaluation import (SUITE_TUNING, cached_samples, diversity_figures, evaluate_family, evaluate_suite, family_means, leave_one_out_plan,
                          suite_adapter, training_tasks)
 from .encoding import check_prefix_free, encode_prompt, encode_targets, encode_task, end_of_turn_ids
 from .metrics import (coverage, empirical_distribution, entropy, kl_divergence, kl_from_samples,
@@ -13,7 +14,7 @@ from .metrics import (coverage, empirical_distribution, entropy, kl_divergence, 
 from .models import ModelNotAvailableError, load_model, load_tokenizer, resolve_device, resolve_dtype
 from .sampling import parse_braces, sample
 from .scoring import conditional_distribution, score_prompts, target_logprobs, valid_mass
-from .suite import FAMILY_NAMES, TaskFamily, load_family, load_suite, normalize_answer
+from .suite import FAMILY_NAMES, TaskFamily, canonicalizer, load_family, load_suite, normalize_answer
 from .tasks import BABYNAMES_PROMPT, RANGE_PROMPTS, RNG_PROMPT, RNG_RANGE_PROMPT, Task, TaskError, range_task
 from .tuning import distribution_matching_loss, load_adapter, save_adapter, tune
 

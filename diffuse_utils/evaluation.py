@@ -13,6 +13,8 @@ Example::
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -29,34 +31,43 @@ SUITE_TUNING = dict(steps=40, lr=5e-4, lora_rank=4, batch_size=32, tasks_per_ste
 
 
 def cached_samples(output_dir, model, tokenizer, label: str, prompt: str, n: int, seed: int = 0,
-                   max_new_tokens: int = 16, batch_size: int = 100, progress: bool = True) -> list[str]:
+                   max_new_tokens: int = 16, batch_size: int = 100, progress: bool = True,
+                   temperature: float = 1.0, top_p: float = 1.0, min_p: float | None = None) -> list[str]:
     """``n`` generations of ``prompt`` at temperature 1, saved as JSON under ``output_dir`` and
     reused while the model, its adapter weights, the prompt and the settings are the same.
-    ``label`` names the file (e.g. ``'base'``, ``'ID'``)."""
+    ``label`` names the file (e.g. ``'base'``, ``'ID'``). temperature, top_p, min_p: the decoding
+    (part of the key only when not the plain temperature-1 default, so older caches stay valid)."""
+    warp = {k: v for k, v in (("temperature", temperature), ("top_p", top_p), ("min_p", min_p))
+            if v != {"temperature": 1.0, "top_p": 1.0, "min_p": None}[k]}
     return cached_json(output_dir, label, lambda: sample(model, tokenizer, prompt, n=n, seed=seed,
                                                          max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                                         progress=progress),
+                                                         progress=progress, **warp),
                        model=model_id(model), adapter=adapter_fingerprint(model), prompt=prompt, n=n, seed=seed,
-                       max_new_tokens=max_new_tokens, dtype=str(model.dtype), decoding=DECODING)
+                       max_new_tokens=max_new_tokens, dtype=str(model.dtype), decoding=DECODING, **warp)
 
 
 def answer_figures(family: TaskFamily, subtask: str, texts: list[str], prompt: str = "") -> dict:
-    """Diversity of one prompt's generations, junk excluded.
+    """:func:`diversity_figures` of one prompt's generations for a family's sub-task."""
+    return diversity_figures([parse_braces(t) for t in texts], partial(family.canonical, subtask),
+                             set(family.subtask(subtask).targets), prompt)
 
-    valid_rate: share of generations whose braces hold a valid answer (echoing the prompt's
-    format example, e.g. ``{name}``, is not an answer even where "Name" is a name); entropy, coverage:
-    over valid answers (canonical form); outside_share: share of valid answers that are not
-    tuning targets (generalization beyond the list); *_parsed: over everything in braces.
+
+def diversity_figures(parsed: list, canonical, targets: set, prompt: str = "") -> dict:
+    """Diversity of answers, junk excluded.
+
+    parsed: the answers (``None`` where nothing parsed); canonical: answer -> valid form or None.
+    valid_rate: share of answers that are valid (echoing the prompt's format example, e.g.
+    ``{name}``, is not an answer even where "Name" is a name); entropy, coverage: over valid
+    answers (canonical form); outside_share: share of valid answers that are not tuning
+    targets (generalization beyond the list); *_parsed: over everything parsed; answers,
+    rejected: the valid answers, and the parsed answers that were not valid.
     """
-    parsed = [parse_braces(t) for t in texts]
     placeholders = {normalize_answer(p) for p in _BRACES.findall(prompt)}
-    valid = [None if a is None or normalize_answer(a) in placeholders else family.canonical(subtask, a)
-             for a in parsed]
+    valid = [None if a is None or normalize_answer(a) in placeholders else canonical(a) for a in parsed]
     kept = [v for v in valid if v is not None]
-    targets = set(family.subtask(subtask).targets)
     got = [a for a in parsed if a is not None]
     rejected = [a for a, v in zip(parsed, valid) if a is not None and v is None]
-    return {"n": len(texts), "valid_rate": len(kept) / len(texts), "entropy": sample_entropy(kept),
+    return {"n": len(parsed), "valid_rate": len(kept) / len(parsed), "entropy": sample_entropy(kept),
             "coverage": coverage(kept),
             "outside_share": float(np.mean([v not in targets for v in kept])) if kept else np.nan,
             "entropy_parsed": sample_entropy(got), "coverage_parsed": coverage(got), "answers": kept,

@@ -48,6 +48,13 @@ def normalize_answer(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
+def canonicalizer(valid_answers):
+    """A function mapping an answer to its valid form in ``valid_answers`` (case, spacing and
+    ordinal suffixes ignored), or to ``None``. Example: ``canonicalizer(['7'])(' 7 ') == '7'``."""
+    lookup = {normalize_answer(v): v for v in valid_answers}
+    return lambda answer: None if answer is None else lookup.get(normalize_answer(answer))
+
+
 @dataclass
 class TaskFamily:
     """One of the six tasks of Section 5: sub-tasks sharing a theme, and how to check answers.

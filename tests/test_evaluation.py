@@ -78,3 +78,14 @@ def test_generations_are_keyed_by_adapter_weights(tokenizer, tmp_path):
     assert adapter_fingerprint(model) != first
     cached_samples(tmp_path, model, tokenizer, "tuned", "Pick.", n=2, max_new_tokens=2, progress=False)
     assert len(list((tmp_path / "generations").glob("tuned-*.json"))) == 2
+
+
+def test_cached_samples_key_changes_with_decoding_only(tokenizer, tmp_path):
+    from diffuse_utils.evaluation import cached_samples
+    model = make_tiny_model(len(tokenizer))
+    settings = dict(n=3, max_new_tokens=2, progress=False)
+    plain = cached_samples(tmp_path, model, tokenizer, "m", "Pick.", **settings)
+    assert cached_samples(tmp_path, model, tokenizer, "m", "Pick.", temperature=1.0, top_p=1.0, **settings) == plain
+    cached_samples(tmp_path, model, tokenizer, "m", "Pick.", temperature=2.0, **settings)
+    cached_samples(tmp_path, model, tokenizer, "m", "Pick.", temperature=2.0, min_p=0.1, **settings)
+    assert len(list((tmp_path / "generations").glob("m-*.json"))) == 3

@@ -1,0 +1,65 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from diffuse_utils import RNG_PROMPT
+from diffuse_utils.baselines import draw_from_lists, parse_verbalized, verbalized_distribution, verbalized_prompt
+from diffuse_utils.suite import canonicalizer
+from diffuse_utils.utility import _named, capital_questions, perplexity, reference_text
+
+from conftest import make_tiny_model
+
+
+def test_parse_verbalized_formats():
+    assert parse_verbalized("{3}: 0.2\n{7}: 0.5\n{9}: 0.3") == pytest.approx({"3": 0.2, "7": 0.5, "9": 0.3})
+    assert parse_verbalized("Sure!\n{Emma} - 30%\n{Liam} (10%)") == pytest.approx({"Emma": 0.75, "Liam": 0.25})
+    assert parse_verbalized("{a}: 1\n{a}: 1\n{b}: 2") == pytest.approx({"a": 0.5, "b": 0.5})
+    assert parse_verbalized("{a}: 0\n{b}: 0") == {"a": 0.5, "b": 0.5}
+    assert parse_verbalized("I like 7 best.") is None
+    assert "list 5 different possible answers" in verbalized_prompt(RNG_PROMPT, 5)
+    assert verbalized_prompt(RNG_PROMPT).endswith("{answer}: probability")
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        verbalized_prompt(RNG_PROMPT, 0)
+
+
+def test_draw_from_lists_follows_the_list_and_counts_failures():
+    texts = ["{x}: 0.8\n{y}: 0.2"] * 4000 + ["no list"]
+    answers = draw_from_lists(texts, seed=0)
+    assert answers == draw_from_lists(texts, seed=0)
+    assert answers[-1] is None
+    assert np.mean([a == "x" for a in answers[:-1]]) == pytest.approx(0.8, abs=0.02)
+
+
+def test_verbalized_distribution_averages_lists_on_valid_answers():
+    canonical = canonicalizer(["1", "2", "3"])
+    mass = verbalized_distribution(["{1}: 0.5\n{2}: 0.5", "{3}: 0.5\n{zz}: 0.5", "nothing"], canonical)
+    assert mass == pytest.approx({"1": 1 / 6, "2": 1 / 6, "3": 1 / 6})
+    assert canonical(" 2 ") == "2" and canonical("4") is None and canonical(None) is None
+
+
+def test_reference_text_and_perplexity_by_hand(tokenizer):
+    text = reference_text(2000)
+    assert len(text) == 2000 and text == reference_text(2000)
+    model = make_tiny_model(len(tokenizer))
+    short = text[:200]
+    ids = tokenizer(short, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        nll, count = 0.0, 0
+        for start in range(0, len(ids), 16):
+            chunk = torch.tensor([ids[start:start + 16]])
+            if chunk.shape[1] < 2:
+                continue
+            logprobs = model(input_ids=chunk).logits[0, :-1].log_softmax(-1)
+            nll -= logprobs.gather(-1, chunk[0, 1:, None]).sum().item()
+            count += chunk.shape[1] - 1
+    assert perplexity(model, tokenizer, short, window=16) == pytest.approx(math.exp(nll / count), rel=1e-5)
+
+
+def test_capital_questions_and_matching():
+    questions = capital_questions(20, seed=0)
+    assert len(questions) == 20 and questions == capital_questions(20, seed=0)
+    assert questions != capital_questions(20, seed=1)
+    assert dict(capital_questions(500))["France"] == "Paris"
+    assert _named("The capital of France is Paris.", "Paris") and not _named("Parisian", "Paris")
