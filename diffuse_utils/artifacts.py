@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -63,12 +64,17 @@ def cached_tune(output_dir, model, tokenizer, tasks, **tune_kwargs):
     key = config_key(model=model_id(model), tasks=[t.to_dict() for t in tasks], **settings)
     folder = Path(output_dir) / "adapters" / f"{'+'.join(t.name for t in tasks)[:60]}-{key}"
     if (folder / "adapter_model.safetensors").exists():
-        return load_adapter(model, folder), pd.read_csv(folder / "history.csv")
+        history = pd.read_csv(folder / "history.csv")
+        history.attrs["tune_seconds"] = json.loads((folder / "config.json").read_text()).get("tune_seconds")
+        return load_adapter(model, folder), history
+    start = time.perf_counter()
     tuned, history = tune(model, tokenizer, tasks, **tune_kwargs)
+    history.attrs["tune_seconds"] = time.perf_counter() - start
     partial = folder.with_name(folder.name + ".partial")
     save_adapter(tuned, partial)
     history.to_csv(partial / "history.csv", index=False)
-    (partial / "config.json").write_text(json.dumps({"tasks": [t.name for t in tasks], **settings}, default=str))
+    (partial / "config.json").write_text(json.dumps({"tasks": [t.name for t in tasks], **settings,
+                                                     "tune_seconds": history.attrs["tune_seconds"]}, default=str))
     _publish(partial, folder)
     return tuned, history
 
@@ -76,13 +82,22 @@ def cached_tune(output_dir, model, tokenizer, tasks, **tune_kwargs):
 def cached_json(output_dir, name: str, compute, **config):
     """``compute()`` once per configuration; its JSON-able result is kept in
     ``generations/<name>-<key>.json`` and read back on later calls."""
+    return cached_json_timed(output_dir, name, compute, **config)[0]
+
+
+def cached_json_timed(output_dir, name: str, compute, **config):
+    """:func:`cached_json`, also returning the seconds ``compute()`` took when it ran
+    (``None`` for files written before this was recorded)."""
     path = Path(output_dir) / "generations" / f"{name}-{config_key(**config)}.json"
     if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))["result"]
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        return stored["result"], stored.get("seconds")
+    start = time.perf_counter()
     result = compute()
+    seconds = time.perf_counter() - start
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps({"config": config, "result": result}, ensure_ascii=False, default=str),
-                       encoding="utf-8")
+    partial.write_text(json.dumps({"config": config, "result": result, "seconds": seconds}, ensure_ascii=False,
+                                  default=str), encoding="utf-8")
     partial.rename(path)
-    return result
+    return result, seconds

@@ -16,13 +16,32 @@ Example::
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
 
 import numpy as np
+
+from .metrics import kl_divergence
+from .sampling import parse_braces
+from .scoring import conditional_distribution, target_logprobs, valid_mass
+from .suite import canonicalizer
+from .tasks import Task
 
 # Decoding settings compared in chapter 6 (name -> sampler keyword arguments).
 DECODING_METHODS = {"temperature 1": {"temperature": 1.0}, "temperature 1.5": {"temperature": 1.5},
                     "temperature 2": {"temperature": 2.0}, "top-p 0.9, temperature 1.5": {"temperature": 1.5, "top_p": 0.9},
                     "min-p 0.1, temperature 2": {"temperature": 2.0, "min_p": 0.1}}
+
+
+
+def decoding_settings(method: str) -> dict:
+    """The sampler settings of a named method in :data:`DECODING_METHODS`."""
+    if method not in DECODING_METHODS:
+        raise KeyError(f"unknown decoding method {method!r}; known: {list(DECODING_METHODS)} "
+                       "(add your own to baselines.DECODING_METHODS)")
+    return DECODING_METHODS[method]
+
 
 VERBALIZED_INSTRUCTION = (
     "\n\nDo not answer just once. Instead, list {k} different possible answers, each with the probability "
@@ -78,3 +97,72 @@ def verbalized_distribution(texts: list[str], canonical) -> dict[str, float]:
             if valid is not None:
                 mass[valid] = mass.get(valid, 0.0) + p / len(texts)
     return mass
+
+
+@dataclass
+class Probe:
+    """One prompt on which methods are compared.
+
+    task: the group it is reported under (``'RNG'``, ``'COUNTRIES'``); name: its own name;
+    canonical: answer -> valid form or ``None``; targets: the tuning targets (uniform ``p*``
+    for KL); enumerable: whether ``targets`` are all the valid answers, so KL is defined.
+    """
+    task: str
+    name: str
+    prompt: str
+    canonical: Callable
+    targets: list[str]
+    enumerable: bool
+
+    def as_task(self) -> Task:
+        return Task(name=self.name, prompts=[self.prompt], targets=self.targets)
+
+
+def build_probes(rng: Task, names: Task, suite: list) -> list[Probe]:
+    """RNG and BABYNAMES on their own prompts (the ones chapter 3 tuned on) and, for every
+    sub-task of the suite, its first held-out prompt (never tuned on, even in chapter 4's ID run)."""
+    from .suite import load_family
+    babynames = load_family("babynames")
+    probes = [Probe("RNG", rng.name, rng.prompts[0], canonicalizer(rng.targets), rng.targets, True),
+              Probe("BABYNAMES", names.name, names.prompts[0], partial(babynames.canonical, "babynames"),
+                    names.targets, False)]
+    for family in suite:
+        for sub in family.subtasks:
+            probes.append(Probe(family.title, sub.name, sub.metadata["held_out_prompts"][0],
+                                partial(family.canonical, sub.name), sub.targets, bool(sub.metadata.get("enumerable"))))
+    return probes
+
+
+def compare_method(output_dir, model, tokenizer, probe: Probe, method: str, n: int, seed: int = 0,
+                   max_new_tokens: int = 16, batch_size: int = 100, verbalized_k: int | None = None,
+                   verbalized_max_new_tokens: int = 96, **decoding) -> dict:
+    """Diversity, validity and (where enumerable) KL(uniform || model) of one method on one probe.
+
+    Decoding methods and the tuned model: ``n`` generations with ``decoding`` (cached), and the
+    exact distribution over the targets under the same decoding. Verbalized Sampling
+    (``verbalized_k`` set): ``n`` generated lists, one answer drawn from each; ``list_failure``
+    is the share of lists that did not parse, and KL uses the lists' average distribution.
+    """
+    from .evaluation import cached_samples, diversity_figures
+    row = {"method": method, "task": probe.task, "probe": probe.name}
+    if verbalized_k is None:
+        texts = cached_samples(output_dir, model, tokenizer, method, probe.prompt, n, seed, max_new_tokens,
+                               batch_size, progress=False, **decoding)
+        row.update(diversity_figures([parse_braces(t) for t in texts], probe.canonical, set(probe.targets),
+                                     probe.prompt), list_failure=np.nan)
+        if probe.enumerable:
+            logprobs = target_logprobs(model, tokenizer, probe.as_task(), **decoding)
+            conditional = conditional_distribution(logprobs)
+            row.update(kl=kl_divergence(np.full(len(probe.targets), 1 / len(probe.targets)), conditional.to_numpy()),
+                       valid_mass=valid_mass(logprobs))
+        return row
+    texts = cached_samples(output_dir, model, tokenizer, method, verbalized_prompt(probe.prompt, verbalized_k), n,
+                           seed, verbalized_max_new_tokens, batch_size, progress=False)
+    row.update(diversity_figures(draw_from_lists(texts, seed), probe.canonical, set(probe.targets), probe.prompt),
+               list_failure=float(np.mean([parse_verbalized(t) is None for t in texts])))
+    if probe.enumerable:
+        mass = verbalized_distribution(texts, probe.canonical)
+        p = np.array([mass.get(t, 0.0) for t in probe.targets])
+        row.update(kl=kl_divergence(np.full(len(p), 1 / len(p)), p / p.sum()) if p.sum() > 0 else np.inf,
+                   valid_mass=float(p.sum()))
+    return row

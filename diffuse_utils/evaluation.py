@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .artifacts import adapter_fingerprint, cached_json, cached_tune, model_id
+from .artifacts import adapter_fingerprint, cached_json_timed, cached_tune, model_id
 from .metrics import coverage, sample_entropy
 from .sampling import _BRACES, DECODING, parse_braces, sample
 from .scoring import score_prompts
@@ -33,17 +33,27 @@ SUITE_TUNING = dict(steps=40, lr=5e-4, lora_rank=4, batch_size=32, tasks_per_ste
 def cached_samples(output_dir, model, tokenizer, label: str, prompt: str, n: int, seed: int = 0,
                    max_new_tokens: int = 16, batch_size: int = 100, progress: bool = True,
                    temperature: float = 1.0, top_p: float = 1.0, min_p: float | None = None) -> list[str]:
-    """``n`` generations of ``prompt`` at temperature 1, saved as JSON under ``output_dir`` and
-    reused while the model, its adapter weights, the prompt and the settings are the same.
+    """``n`` generations of ``prompt``, cached: see :func:`cached_samples_timed`."""
+    return cached_samples_timed(output_dir, model, tokenizer, label, prompt, n, seed, max_new_tokens, batch_size,
+                                progress, temperature, top_p, min_p)[0]
+
+
+def cached_samples_timed(output_dir, model, tokenizer, label: str, prompt: str, n: int, seed: int = 0,
+                         max_new_tokens: int = 16, batch_size: int = 100, progress: bool = True,
+                         temperature: float = 1.0, top_p: float = 1.0, min_p: float | None = None):
+    """``(texts, seconds)``: ``n`` generations of ``prompt``, saved as JSON under ``output_dir`` and
+    reused while the model, its adapter weights, the prompt and the settings are the same;
+    ``seconds`` is how long sampling took when it ran.
     ``label`` names the file (e.g. ``'base'``, ``'ID'``). temperature, top_p, min_p: the decoding
     (part of the key only when not the plain temperature-1 default, so older caches stay valid)."""
     warp = {k: v for k, v in (("temperature", temperature), ("top_p", top_p), ("min_p", min_p))
             if v != {"temperature": 1.0, "top_p": 1.0, "min_p": None}[k]}
-    return cached_json(output_dir, label, lambda: sample(model, tokenizer, prompt, n=n, seed=seed,
-                                                         max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                                         progress=progress, **warp),
-                       model=model_id(model), adapter=adapter_fingerprint(model), prompt=prompt, n=n, seed=seed,
-                       max_new_tokens=max_new_tokens, dtype=str(model.dtype), decoding=DECODING, **warp)
+    def draw():
+        return sample(model, tokenizer, prompt, n=n, seed=seed, max_new_tokens=max_new_tokens,
+                      batch_size=batch_size, progress=progress, **warp)
+    return cached_json_timed(output_dir, label, draw, model=model_id(model), adapter=adapter_fingerprint(model),
+                             prompt=prompt, n=n, seed=seed, max_new_tokens=max_new_tokens, dtype=str(model.dtype),
+                             decoding=DECODING, **warp)
 
 
 def answer_figures(family: TaskFamily, subtask: str, texts: list[str], prompt: str = "") -> dict:
@@ -86,10 +96,10 @@ def evaluate_family(model, tokenizer, family: TaskFamily, label: str, output_dir
     scores = {task.name: score_prompts(model, tokenizer, held_out_task(task))
               for task in family.subtasks if exact and task.metadata.get("enumerable")}
     for task, index, prompt in tqdm(prompts, desc=f"{label}: {family.name}", unit="prompt", disable=not progress):
-        texts = cached_samples(output_dir, model, tokenizer, label, prompt, n_samples, seed, max_new_tokens,
-                               batch_size, progress=False)
+        texts, seconds = cached_samples_timed(output_dir, model, tokenizer, label, prompt, n_samples, seed,
+                                              max_new_tokens, batch_size, progress=False)
         row = {"family": family.name, "subtask": task.name, "prompt": index,
-               **answer_figures(family, task.name, texts, prompt)}
+               **answer_figures(family, task.name, texts, prompt), "sample_seconds": seconds}
         if task.name in scores:
             exact_row = scores[task.name].loc[index]
             row.update(exact_entropy=exact_row["entropy"], exact_kl=exact_row["kl"],

@@ -83,3 +83,14 @@ def grouped_bars(frame: pd.DataFrame, x: str, y: str, hue: str, title: str = "",
     ax.tick_params(axis="x", labelsize=8)
     ax.figure.tight_layout()
     return ax.figure
+
+
+def tradeoff_scatter(frame: pd.DataFrame, x: str, y: str, hue: str, style: str, title: str = "", ax=None):
+    """One marker per row: ``x`` against ``y``, colour by ``hue`` (e.g. method), shape by ``style`` (e.g. task)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    sns.scatterplot(frame, x=x, y=y, hue=hue, style=style, s=70, ax=ax)
+    ax.set(title=title)
+    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    ax.figure.tight_layout()
+    return ax.figure

@@ -63,3 +63,23 @@ def test_capital_questions_and_matching():
     assert questions != capital_questions(20, seed=1)
     assert dict(capital_questions(500))["France"] == "Paris"
     assert _named("The capital of France is Paris.", "Paris") and not _named("Parisian", "Paris")
+
+
+def test_compare_method_rows_for_decoding_and_verbalized(tokenizer, tmp_path):
+    from diffuse_utils.baselines import Probe, compare_method
+    model = make_tiny_model(len(tokenizer))
+    probe = Probe("LETTERS", "ab", "Pick a or b.", canonicalizer(["a", "b"]), ["a", "b"], True)
+    hot = compare_method(tmp_path, model, tokenizer, probe, "temperature 2", n=4, max_new_tokens=2, temperature=2.0)
+    assert hot["method"] == "temperature 2" and hot["n"] == 4 and math.isnan(hot["list_failure"])
+    assert 0 <= hot["kl"] and 0 < hot["valid_mass"] < 1
+    listed = compare_method(tmp_path, model, tokenizer, probe, "verbalized", n=3, verbalized_k=2,
+                            verbalized_max_new_tokens=3)
+    assert listed["list_failure"] == 1.0  # a random model writes no parsable list: every draw is invalid
+    assert listed["valid_rate"] == 0.0 and listed["kl"] == float("inf") and listed["valid_mass"] == 0.0
+
+
+def test_unknown_decoding_method_is_named():
+    from diffuse_utils.baselines import decoding_settings
+    assert decoding_settings("temperature 2") == {"temperature": 2.0}
+    with pytest.raises(KeyError, match="unknown decoding method 'min-p 0.1'; known: .*'min-p 0.1, temperature 2'"):
+        decoding_settings("min-p 0.1")

@@ -52,6 +52,7 @@ def test_evaluate_family_rows_exact_columns_and_cache(tokenizer, letters, tmp_pa
     again = evaluate_family(model, tokenizer, letters, "base", tmp_path, n_samples=6, max_new_tokens=3,
                             progress=False)
     assert again.drop(columns="answers").equals(frame.drop(columns="answers"))
+    assert (frame["sample_seconds"] > 0).all()  # recorded when sampled, read back from the cache
 
 
 def test_family_means_average_over_prompts():
@@ -89,3 +90,14 @@ def test_cached_samples_key_changes_with_decoding_only(tokenizer, tmp_path):
     cached_samples(tmp_path, model, tokenizer, "m", "Pick.", temperature=2.0, **settings)
     cached_samples(tmp_path, model, tokenizer, "m", "Pick.", temperature=2.0, min_p=0.1, **settings)
     assert len(list((tmp_path / "generations").glob("m-*.json"))) == 3
+
+
+def test_cached_tune_records_its_tuning_time(tokenizer, tmp_path):
+    from diffuse_utils.artifacts import cached_tune
+    task = Task("two", ["Pick."], ["a", "b"])
+    settings = dict(steps=2, lr=1e-2, lora_rank=2, progress=False)
+    _, history = cached_tune(tmp_path, make_tiny_model(len(tokenizer)), tokenizer, [task], **settings)
+    _, again = cached_tune(tmp_path, make_tiny_model(len(tokenizer)), tokenizer, [task], **settings)
+    assert history.attrs["tune_seconds"] > 0
+    assert again.attrs["tune_seconds"] == pytest.approx(history.attrs["tune_seconds"])
+    assert again.equals(history)
