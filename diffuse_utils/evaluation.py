@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .artifacts import adapter_fingerprint, cached_json_timed, cached_tune, model_id
 from .metrics import coverage, sample_entropy
-from .sampling import _BRACES, DECODING, parse_braces, sample
+from .sampling import DECODING, braced_spans, parse_braces, sample
 from .scoring import score_prompts
 from .suite import TaskFamily, held_out_task, normalize_answer
 
@@ -48,6 +48,7 @@ def cached_samples_timed(output_dir, model, tokenizer, label: str, prompt: str, 
     (part of the key only when not the plain temperature-1 default, so older caches stay valid)."""
     warp = {k: v for k, v in (("temperature", temperature), ("top_p", top_p), ("min_p", min_p))
             if v != {"temperature": 1.0, "top_p": 1.0, "min_p": None}[k]}
+
     def draw():
         return sample(model, tokenizer, prompt, n=n, seed=seed, max_new_tokens=max_new_tokens,
                       batch_size=batch_size, progress=progress, **warp)
@@ -72,7 +73,7 @@ def diversity_figures(parsed: list, canonical, targets: set, prompt: str = "") -
     targets (generalization beyond the list); *_parsed: over everything parsed; answers,
     rejected: the valid answers, and the parsed answers that were not valid.
     """
-    placeholders = {normalize_answer(p) for p in _BRACES.findall(prompt)}
+    placeholders = {normalize_answer(p) for p in braced_spans(prompt)}
     valid = [None if a is None or normalize_answer(a) in placeholders else canonical(a) for a in parsed]
     kept = [v for v in valid if v is not None]
     got = [a for a in parsed if a is not None]

@@ -25,6 +25,11 @@ _BRACES = re.compile(r"\{([^{}]*)\}")
 DECODING = "cut at the first stop token; other special tokens kept as text"
 
 
+def braced_spans(text: str) -> list[str]:
+    """Every ``{...}`` content in ``text``: ``braced_spans("like this: {name}.") -> ['name']``."""
+    return _BRACES.findall(text)
+
+
 def parse_braces(text: str) -> str | None:
     """Content of the first ``{...}`` in ``text``, stripped; ``None`` if there is none.
 

@@ -62,3 +62,9 @@ def test_decode_cuts_at_stop_and_keeps_other_special_tokens(tokenizer):
     end_of_text = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     assert _decode(tokenizer, brace_one + [2, 5, 6], {2}) == "{1}"
     assert _decode(tokenizer, brace_one + [end_of_text], {2}) == "{1}<|endoftext|>"
+
+
+def test_braced_spans_lists_every_brace():
+    from diffuse_utils.sampling import braced_spans
+    assert braced_spans("like this: {name}. Or {n}, not {{}}") == ["name", "n", ""]
+    assert braced_spans("no braces") == []
