@@ -152,9 +152,10 @@ def compare_method(output_dir, model, tokenizer, probe: Probe, method: str, n: i
                                      probe.prompt), list_failure=np.nan)
         if probe.enumerable:
             logprobs = target_logprobs(model, tokenizer, probe.as_task(), **decoding)
-            conditional = conditional_distribution(logprobs)
-            row.update(kl=kl_divergence(np.full(len(probe.targets), 1 / len(probe.targets)), conditional.to_numpy()),
-                       valid_mass=valid_mass(logprobs))
+            mass = valid_mass(logprobs)  # 0 when the filter removes every valid answer: KL is then infinite
+            uniform = np.full(len(probe.targets), 1 / len(probe.targets))
+            row.update(kl=kl_divergence(uniform, conditional_distribution(logprobs).to_numpy()) if mass > 0
+                       else np.inf, valid_mass=mass)
         return row
     texts = cached_samples(output_dir, model, tokenizer, method, verbalized_prompt(probe.prompt, verbalized_k), n,
                            seed, verbalized_max_new_tokens, batch_size, progress=False)

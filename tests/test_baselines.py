@@ -83,3 +83,11 @@ def test_unknown_decoding_method_is_named():
     assert decoding_settings("temperature 2") == {"temperature": 2.0}
     with pytest.raises(KeyError, match="unknown decoding method 'min-p 0.1'; known: .*'min-p 0.1, temperature 2'"):
         decoding_settings("min-p 0.1")
+
+
+def test_a_filter_that_removes_every_answer_gives_infinite_kl(tokenizer, tmp_path):
+    from diffuse_utils.baselines import Probe, compare_method
+    model = make_tiny_model(len(tokenizer))
+    probe = Probe("LETTERS", "ab", "Pick a or b.", canonicalizer(["a", "b"]), ["a", "b"], True)
+    row = compare_method(tmp_path, model, tokenizer, probe, "min-p 1", n=2, max_new_tokens=2, min_p=1.0)
+    assert row["valid_mass"] == 0.0 and row["kl"] == float("inf")  # only the greedy path survives min-p = 1
