@@ -31,8 +31,14 @@ def parameters_for(params: dict, notebook: Path) -> dict:
 
 
 def write_timings(path: Path, params, timings: dict) -> None:
-    """Wall time per notebook so far (written after each one, so later notebooks can read it)."""
-    path.write_text(json.dumps({"params": str(params or "notebook defaults"), "seconds": timings}, indent=2))
+    """Wall time per notebook so far (written after each one, so later notebooks can read it).
+
+    Times of other notebooks already in the file from a run with the same parameters are kept,
+    so re-running one chapter does not erase the others' times."""
+    label = str(params or "notebook defaults")
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    kept = earlier.get("seconds", {}) if earlier.get("params") == label else {}
+    path.write_text(json.dumps({"params": label, "seconds": {**kept, **timings}}, indent=2))
 
 
 def main() -> int:

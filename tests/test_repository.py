@@ -60,3 +60,16 @@ def test_parameter_files_name_real_notebooks_and_parameters(path):
     for name in params.get("all") or {}:
         assert any(re.search(rf"^{name} = ", parameters_of(stem), re.M) for stem in stems), \
             f"{path.name}: no notebook has the parameter {name}"
+
+
+def test_notebook_timings_keep_other_chapters_of_the_same_parameters(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "scripts" / "run_notebooks.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    path = tmp_path / "timings.json"
+    runner.write_timings(path, None, {"01_a": 1.0, "02_b": 2.0})
+    runner.write_timings(path, None, {"02_b": 3.0})
+    assert json.loads(path.read_text())["seconds"] == {"01_a": 1.0, "02_b": 3.0}
+    runner.write_timings(path, "params/ci.yaml", {"02_b": 4.0})  # other parameters: start afresh
+    assert json.loads(path.read_text()) == {"params": "params/ci.yaml", "seconds": {"02_b": 4.0}}
