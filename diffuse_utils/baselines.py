@@ -24,7 +24,7 @@ import numpy as np
 
 from .metrics import kl_divergence
 from .sampling import parse_braces
-from .scoring import conditional_distribution, target_logprobs, valid_mass
+from .scoring import score_prompts
 from .suite import canonicalizer
 from .tasks import Task
 
@@ -151,11 +151,8 @@ def compare_method(output_dir, model, tokenizer, probe: Probe, method: str, n: i
         row.update(diversity_figures([parse_braces(t) for t in texts], probe.canonical, set(probe.targets),
                                      probe.prompt), list_failure=np.nan)
         if probe.enumerable:
-            logprobs = target_logprobs(model, tokenizer, probe.as_task(), **decoding)
-            mass = valid_mass(logprobs)  # 0 when the filter removes every valid answer: KL is then infinite
-            uniform = np.full(len(probe.targets), 1 / len(probe.targets))
-            row.update(kl=kl_divergence(uniform, conditional_distribution(logprobs).to_numpy()) if mass > 0
-                       else np.inf, valid_mass=mass)
+            exact = score_prompts(model, tokenizer, probe.as_task(), **decoding).loc[0]
+            row.update(kl=exact["kl"], valid_mass=exact["valid_mass"])
         return row
     texts = cached_samples(output_dir, model, tokenizer, method, verbalized_prompt(probe.prompt, verbalized_k), n,
                            seed, verbalized_max_new_tokens, batch_size, progress=False)

@@ -178,7 +178,8 @@ def score_prompts(model, tokenizer, task: Task, batch_size: int = 64, temperatur
             scores = shared_prefix_logprobs(model, prompt_ids, encoded.target_ids, batch_size, temperature, top_p,
                                             min_p)
         logprobs = pd.Series(scores.cpu().numpy().astype(float), index=task.targets)
+        mass = valid_mass(logprobs)  # 0 when a decoding filter removes every target: KL is then infinite
         conditional = conditional_distribution(logprobs)
-        rows.append({"prompt": index, "valid_mass": valid_mass(logprobs), "entropy": entropy(conditional),
-                     "kl": kl_divergence(task.probabilities, conditional.to_numpy())})
+        rows.append({"prompt": index, "valid_mass": mass, "entropy": entropy(conditional) if mass > 0 else np.nan,
+                     "kl": kl_divergence(task.probabilities, conditional.to_numpy()) if mass > 0 else np.inf})
     return pd.DataFrame(rows).set_index("prompt")
