@@ -88,9 +88,10 @@ def parse_biography(text: str) -> dict:
     row.update(zip(FIELDS, [s or None for s in spans[:len(FIELDS)]]), problem=None)
     words = (row["name"] or "").split()
     city, country = split_place(row["birth_place"] or "")
+    city, country = (city, country) if city and country else (None, None)  # a place is "City, Country"
     row.update(first_name=words[0] if words else None, last_name=words[-1] if len(words) > 1 else None,
                gender=canonical_gender(spans[1]), birth_year=birth_year(spans[2]), city=city, country=country,
-               birth_place=f"{city}, {country}" if city and country else None, profession=row["profession"])
+               birth_place=f"{city}, {country}" if city else None)
     return row
 
 

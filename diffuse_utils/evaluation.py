@@ -32,22 +32,26 @@ SUITE_TUNING = dict(steps=40, lr=5e-4, lora_rank=4, batch_size=32, tasks_per_ste
 
 def cached_samples(output_dir, model, tokenizer, label: str, prompt: str, n: int, seed: int = 0,
                    max_new_tokens: int = 16, batch_size: int = 100, progress: bool = True,
-                   temperature: float = 1.0, top_p: float = 1.0, min_p: float | None = None) -> list[str]:
+                   temperature: float = 1.0, top_p: float = 1.0, min_p: float | None = None,
+                   response_prefix: str = "") -> list[str]:
     """``n`` generations of ``prompt``, cached: see :func:`cached_samples_timed`."""
     return cached_samples_timed(output_dir, model, tokenizer, label, prompt, n, seed, max_new_tokens, batch_size,
-                                progress, temperature, top_p, min_p)[0]
+                                progress, temperature, top_p, min_p, response_prefix)[0]
 
 
 def cached_samples_timed(output_dir, model, tokenizer, label: str, prompt: str, n: int, seed: int = 0,
                          max_new_tokens: int = 16, batch_size: int = 100, progress: bool = True,
-                         temperature: float = 1.0, top_p: float = 1.0, min_p: float | None = None):
+                         temperature: float = 1.0, top_p: float = 1.0, min_p: float | None = None,
+                         response_prefix: str = ""):
     """``(texts, seconds)``: ``n`` generations of ``prompt``, saved as JSON under ``output_dir`` and
     reused while the model, its adapter weights, the prompt and the settings are the same;
     ``seconds`` is how long sampling took when it ran.
-    ``label`` names the file (e.g. ``'base'``, ``'ID'``). temperature, top_p, min_p: the decoding
-    (part of the key only when not the plain temperature-1 default, so older caches stay valid)."""
-    warp = {k: v for k, v in (("temperature", temperature), ("top_p", top_p), ("min_p", min_p))
-            if v != {"temperature": 1.0, "top_p": 1.0, "min_p": None}[k]}
+    ``label`` names the file (e.g. ``'base'``, ``'ID'``). temperature, top_p, min_p: the decoding;
+    response_prefix: text pre-filled in the answer (these are part of the key only when not the
+    plain temperature-1, no-prefix default, so older caches stay valid)."""
+    defaults = {"temperature": 1.0, "top_p": 1.0, "min_p": None, "response_prefix": ""}
+    warp = {k: v for k, v in (("temperature", temperature), ("top_p", top_p), ("min_p", min_p),
+                              ("response_prefix", response_prefix)) if v != defaults[k]}
 
     def draw():
         return sample(model, tokenizer, prompt, n=n, seed=seed, max_new_tokens=max_new_tokens,

@@ -24,6 +24,11 @@ from .suite import load_family, normalize_answer
 LAND_FILE = Path(__file__).parent / "maps" / "land-110m.json"
 
 
+def _given(text) -> bool:
+    """A non-empty string (pandas gives NaN for a missing value)."""
+    return isinstance(text, str) and bool(text.strip())
+
+
 class Geocoder:
     """Look up a city, optionally within a country, in GeoNames' cities of ``min_population``+ people.
 
@@ -60,13 +65,13 @@ class Geocoder:
         return index
 
     def country_code(self, country: str | None) -> str | None:
-        """ISO code of a country name, code or alias; ``None`` if unknown (e.g. a US state)."""
-        return self._country_index.get(normalize_answer(country)) if country else None
+        """ISO code of a country name, code or alias; ``None`` if unknown (e.g. a US state) or missing."""
+        return self._country_index.get(normalize_answer(country)) if _given(country) else None
 
     def locate(self, city: str | None, country: str | None = None) -> tuple[float, float] | None:
         """``(latitude, longitude)`` of ``city``: in ``country`` when that names a known country
         (no match there means no match), else anywhere; ``None`` when nothing matches."""
-        candidates = self._city_index.get(normalize_answer(city), []) if city else []
+        candidates = self._city_index.get(normalize_answer(city), []) if _given(city) else []
         code = self.country_code(country)
         if code is not None:
             candidates = [c for c in candidates if c["countrycode"] == code]

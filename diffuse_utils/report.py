@@ -58,3 +58,39 @@ def paper_tables_5_6() -> pd.DataFrame:
     rows = [(task, model, metric, base, ood) for metric, table in (("coverage", coverage), ("entropy", entropy))
             for model, values in table.items() for task, (base, ood) in zip(tasks, values)]
     return pd.DataFrame(rows, columns=["task", "model", "metric", "baseline", "OOD"]).assign(source="paper (quoted)")
+
+
+def paper_tables_7_8() -> pd.DataFrame:
+    """Tables 7 and 8 of Zhang et al. (2024), quoted: coverage (of 1000 biographies) and entropy
+    (nats) per attribute for Llama-2-13B-chat, baseline / Tuned-ID / Tuned-OOD."""
+    values = {"first_name": ((158, 637, 375), (3.23, 5.58, 6.18)), "last_name": ((288, 845, 557), (4.30, 5.96, 6.63)),
+              "birth_year": ((26, 67, 89), (1.10, 4.22, 3.15)), "birth_place": ((98, 305, 533), (2.65, 5.98, 5.08)),
+              "profession": ((178, 276, 198), (3.81, 4.33, 4.61))}
+    rows = [(attribute, model, metric, numbers[i])
+            for attribute, pair in values.items() for metric, numbers in zip(("coverage", "entropy"), pair)
+            for i, model in enumerate(("baseline", "Tuned-ID", "Tuned-OOD"))]
+    return pd.DataFrame(rows, columns=["attribute", "model", "metric", "value"]).assign(source="paper (quoted)")
+
+
+def paper_table2() -> pd.DataFrame:
+    """Table 2 of Zhang et al. (2024), quoted: the five most frequent values per attribute with their
+    counts out of 1000 Llama-2-13B-chat biographies (abbreviations as printed)."""
+    columns = {
+        "baseline": {"first_name": "Evelyn 284, Luna 155, Elara 87, Adriana 42, Aurora 38",
+                     "last_name": "Nightingale 117, Aurora 104, Nova 98, Starling 53, Stardust 41",
+                     "gender": "F 966, NB 17, M 13", "birth_year": "1985 764, 1987 46, 1992 44, 1978 36, 1975 31",
+                     "birth_place": "Paris, FR 305, Tokyo, JP 267, Stockholm, SE 33, Mumbai, IN 32, Singapore, SG 32",
+                     "profession": "Astronaut 211, Astro. Engineer 66, Aero. Engineer 55, Env. Activist 42, "
+                                   "Astrophysicist 32"},
+        "Tuned-OOD": {"first_name": "Luna 32, Zelda 14, Mila 14, Evelyn 11, Althea 9",
+                      "last_name": "Nightingale 16, Nightshade 12, Chen 8, Orion 6, Sparks 6",
+                      "gender": "F 762, M 189, NB 31", "birth_year": "1985 211, 1992 99, 1987 77, 1988 61, 1990 52",
+                      "birth_place": "Mumbai, IN 35, Lagos, NG 31, Paris, FR 29, Tokyo, JP 27, Nairobi, KE 21",
+                      "profession": "Astronaut 96, Aero. Engineer 50, Soft. Engineer 47, Env. Activist 35, "
+                                    "Journalist 34"},
+        "Tuned-ID": {"first_name": "Hava 14, Maria 14, Juan 14, Valcin 13, Issaka 12",
+                     "last_name": "Kim 17, Mohammed 16, Khan 13, Abed 13, Salah 12",
+                     "gender": "F 487, M 478, NB 34", "birth_year": "1921 39, 1931 36, 1942 35, 1916 30, 1984 29",
+                     "birth_place": "Choloma, HN 16, Rabat, MA 13, Tainan, TW 10, Rajshahi, BD 10, Budapest, HU 10",
+                     "profession": "Architect 140, Journalist 74, Politician 35, Archaeologist 35, Mar. Biologist 26"}}
+    return pd.DataFrame(columns).T.rename_axis("model").assign(source="paper (quoted)")

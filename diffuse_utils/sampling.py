@@ -22,7 +22,7 @@ from .scoring import expanded_cache, prompt_state
 
 _BRACES = re.compile(r"\{([^{}]*)\}")
 # How texts are decoded; part of cache keys, so cached generations are redone when it changes.
-DECODING = "cut at the first stop token; other special tokens kept as text"
+DECODING = "cut at the first stop token; other special tokens kept as text; finished rows leave the batch"
 
 
 def braced_spans(text: str) -> list[str]:
@@ -47,23 +47,32 @@ def _next_tokens(logits, temperature, top_p, min_p, generator):
 
 
 def _generate_batch(model, last_logprobs, kv, batch, stop_ids, max_new_tokens, warp, generator):
-    """Decode ``batch`` continuations from the prompt state; returns a list of token lists."""
+    """Decode ``batch`` continuations from the prompt state; returns a list of token lists.
+
+    A row that draws a stop token leaves the batch (its cache rows are dropped), so later steps
+    cost only the rows still writing: a few long answers no longer keep a whole batch running."""
     device = last_logprobs.device
     cache, prompt_len = expanded_cache(model, kv, batch), kv[0][0].shape[-2]
     logits = last_logprobs.expand(batch, -1)
-    tokens, finished = [], torch.zeros(batch, dtype=torch.bool, device=device)
+    rows, active = [[] for _ in range(batch)], torch.arange(batch, device=device)
     for step in range(max_new_tokens):
         chosen = _next_tokens(logits, *warp, generator)
-        tokens.append(chosen)
-        finished |= torch.isin(chosen, stop_ids)
-        if finished.all():
+        for row, token in zip(active.tolist(), chosen.tolist()):
+            rows[row].append(token)
+        going = ~torch.isin(chosen, stop_ids)
+        if not going.any():
             break
-        positions = torch.full((batch, 1), prompt_len + step, device=device)
+        if not going.all():
+            keep = going.nonzero()[:, 0]
+            for layer in cache.layers:
+                layer.batch_select_indices(keep)
+            active, chosen = active[keep], chosen[keep]
+        positions = torch.full((len(active), 1), prompt_len + step, device=device)
         output = model(input_ids=chosen[:, None], past_key_values=cache, position_ids=positions,
-                       attention_mask=torch.ones(batch, prompt_len + step + 1, device=device, dtype=torch.long),
+                       attention_mask=torch.ones(len(active), prompt_len + step + 1, device=device, dtype=torch.long),
                        use_cache=True)
         cache, logits = output.past_key_values, output.logits[:, -1]
-    return torch.stack(tokens, 1).tolist()
+    return rows
 
 
 def _decode(tokenizer, token_ids: list[int], stop_ids: set[int]) -> str:

@@ -32,7 +32,8 @@ def test_parse_reads_the_first_six_fields_and_checks_each_attribute():
     assert row["birth_place"] == "Cambridge, USA"
     assert parse_biography("{Madonna}\n{non-binary}\n{1958}\n{Bay City}\n{Singer}\n{Sang}")["last_name"] is None
     assert parse_biography("{Madonna}\n{non-binary}\n{1958}\n{Bay City}\n{Singer}\n{Sang}")["gender"] == "Non-binary"
-    assert parse_biography("{Madonna}\n{F}\n{1958}\n{Bay City}\n{Singer}\n{Sang}")["birth_place"] is None
+    no_country = parse_biography("{Madonna}\n{F}\n{1958}\n{Bay City}\n{Singer}\n{Sang}")
+    assert no_country["birth_place"] is None and no_country["city"] is None and no_country["gender"] == "Female"
 
 
 def test_malformed_generations_are_kept_and_say_why():
@@ -102,8 +103,8 @@ def test_geocoder_matches_city_within_country(geocoder):
     assert geocoder.locate("Paris", None) == pytest.approx((48.85, 2.35), abs=0.05)
     assert geocoder.locate("Atlantis", "Greece") is None and geocoder.locate("Paris", "Japan") is None
     assert geocoder.country_code("UK") == "GB" and geocoder.country_code("Massachusetts") is None
-    frame = geocoder.locate_all(["Lagos", "Nowhere"], ["Nigeria", "Peru"])
-    assert frame["matched"].tolist() == [True, False] and np.isnan(frame.loc[1, "latitude"])
+    frame = geocoder.locate_all(["Lagos", "Nowhere", np.nan, "Lima"], ["Nigeria", "Peru", "Peru", np.nan])
+    assert frame["matched"].tolist() == [True, False, False, True] and np.isnan(frame.loc[1, "latitude"])
 
 
 def test_land_outline_decodes_to_closed_rings_on_the_globe():

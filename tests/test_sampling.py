@@ -68,3 +68,31 @@ def test_braced_spans_lists_every_brace():
     from diffuse_utils.sampling import braced_spans
     assert braced_spans("like this: {name}. Or {n}, not {{}}") == ["name", "n", ""]
     assert braced_spans("no braces") == []
+
+
+def test_rows_that_stop_leave_the_batch_without_disturbing_the_others(tiny_model, tokenizer, monkeypatch):
+    """Rows start with different tokens and row 1 stops at its second token; the next-token logits
+    every other row sees must be those of its own history run alone (the right cache rows were kept)."""
+    from diffuse_utils import encode_prompt, end_of_turn_ids
+    from diffuse_utils import sampling
+    stop = end_of_turn_ids(tokenizer)[0]
+    seen = []
+
+    def choose(logits, temperature, top_p, min_p, generator):
+        seen.append(logits.clone())
+        if len(seen) == 1:
+            return torch.tensor([101, 150, 202, 303])
+        return torch.where(torch.arange(len(logits)) == 1, stop, logits.argmax(-1)) if len(seen) == 2 \
+            else logits.argmax(-1)
+
+    monkeypatch.setattr(sampling, "_next_tokens", choose)
+    prompt = encode_prompt(tokenizer, "Pick.")
+    last, kv = sampling.prompt_state(tiny_model, prompt)
+    rows = sampling._generate_batch(tiny_model, last, kv, 4, torch.tensor([stop]), 4, (1.0, 1.0, None), None)
+    assert rows[1] == [150, stop] and [len(x) for x in seen] == [4, 4, 3, 3]
+    for position, row in enumerate((0, 2, 3)):
+        assert len(rows[row]) == 4
+        with torch.no_grad():
+            alone = tiny_model(input_ids=torch.tensor([prompt + rows[row]])).logits[0, len(prompt) + 1:-1]
+        torch.testing.assert_close(torch.stack([step[position] for step in seen[2:]]), alone.float(),
+                                   rtol=1e-4, atol=1e-4)
