@@ -2,10 +2,11 @@
 
 The prompt of Table 3 asks for six fields, each between braces: name, gender, date of
 birth, place of birth, profession, one sentence of accomplishments. A generation is
-*well-formed* when it has at least six braced fields; the first six are read, and each
-attribute is checked on its own (a gender must be Female/Male/Non-binary, a birth date
-must contain a year, a place must read "City, Country"). Nothing is dropped silently:
-every generation keeps a row, with ``problem`` saying why it is not well-formed.
+*well-formed* when it has at least six braced fields. Fields are read in order (the first
+six at most), and each attribute is checked on its own (a gender must be Female/Male/
+Non-binary, a birth date must contain a year, a place must read "City, Country").
+Nothing is dropped silently: every generation keeps a row, with ``problem`` saying why it
+is not well-formed, and a malformed one still gives the attributes of the fields it has.
 
 The Tuned-ID model of Section 6.2 is tuned on :func:`biography_task`: ~210 openings of
 a biography (the five categorical fields, then ``{`` for the accomplishments the model
@@ -77,21 +78,21 @@ def split_place(text: str) -> tuple[str | None, str | None]:
 def parse_biography(text: str) -> dict:
     """One generation -> its fields and attributes (``None`` where missing or invalid).
 
-    ``problem`` is ``None`` for a well-formed biography, else why not (``'no braced fields'``,
-    ``'3 of 6 fields'``); attributes are read only from well-formed ones.
+    Fields are the braced spans in order; ``problem`` is ``None`` for a well-formed biography
+    (six or more), else why not (``'no braced fields'``, ``'3 of 6 fields'``). A malformed one
+    still gives the attributes of the fields it has: one that stops after ``{Ada Obi}`` has a name.
     """
     spans = [_tidy(s) for s in braced_spans(text)]
     row = {"text": text, "fields": len(spans), **dict.fromkeys(FIELDS + ATTRIBUTES + ("city", "country"))}
-    if len(spans) < len(FIELDS):
-        row["problem"] = "no braced fields" if not spans else f"{len(spans)} of {len(FIELDS)} fields"
-        return row
-    row.update(zip(FIELDS, [s or None for s in spans[:len(FIELDS)]]), problem=None)
+    row["problem"] = None if len(spans) >= len(FIELDS) else \
+        "no braced fields" if not spans else f"{len(spans)} of {len(FIELDS)} fields"
+    row.update(zip(FIELDS, [s or None for s in spans[:len(FIELDS)]]))
     words = (row["name"] or "").split()
     city, country = split_place(row["birth_place"] or "")
     city, country = (city, country) if city and country else (None, None)  # a place is "City, Country"
     row.update(first_name=words[0] if words else None, last_name=words[-1] if len(words) > 1 else None,
-               gender=canonical_gender(spans[1]), birth_year=birth_year(spans[2]), city=city, country=country,
-               birth_place=f"{city}, {country}" if city else None)
+               gender=canonical_gender(row["gender"] or ""), birth_year=birth_year(row["birth_date"] or ""),
+               city=city, country=country, birth_place=f"{city}, {country}" if city else None)
     return row
 
 
