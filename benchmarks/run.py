@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/run.py                 # everything; writes benchmarks/results.json
     .venv/bin/python benchmarks/run.py --repeats 5
+    .venv/bin/python benchmarks/run.py --parts sampling   # re-measure one part, keep the rest of results.json
 
 1. Tuning step (forward + backward over every target of every prompt): the package's path (prompt
    and the targets' common prefix run once, target mini-batches sorted by length), its first version
@@ -11,7 +12,8 @@
    the fewest tokens any method must process (prompt + distinct target-token prefixes), peak memory,
    and the loss difference. Each measurement runs in its own process so peak RSS is its own.
 2. Measurement: exact scoring of RNG 1-10 vs 1000 samples, on an RNG-tuned adapter.
-3. Sampling throughput: the package's sampler vs `model.generate` on a repeated batch.
+3. Sampling throughput: the package's sampler vs `model.generate` on a repeated batch, on short
+   answers (RNG) and on long answers of varied length (biographies).
 """
 import argparse
 import json
@@ -32,6 +34,7 @@ from diffuse_utils.scoring import batch_logprobs, common_prefix_length, length_o
 from diffuse_utils.tuning import accumulate_task_gradients, add_lora, distribution_matching_loss
 
 HERE = Path(__file__).resolve().parent
+PARTS = ["tuning", "exact", "sampling"]
 NAIVE, UNFOLDED, SHARED = "naive (paper's release)", "shared prompt (first version)", "shared prompt + prefix, sorted"
 
 
@@ -149,13 +152,22 @@ def measure_tuning(task_name: str, method: str, repeats: int, batch_size: int = 
             "peak_rss_mb": peak / 1024, "peak_rss_increase_mb": (peak - rss_before) / 1024}
 
 
-def measure_sampling(n: int = 1000, batch: int = 100, max_new_tokens: int = 16) -> dict:
-    """Samples per second: the package's sampler vs model.generate on a repeated batch."""
+SAMPLING_CASES = {"rng (short answers)": dict(n=1000, batch=100, max_new_tokens=16),
+                  "biography (long answers, lengths vary)": dict(n=100, batch=100, max_new_tokens=112)}
+
+
+def measure_sampling(case: str) -> dict:
+    """Samples per second: the package's sampler vs model.generate on a repeated batch. On long
+    answers of varied length the package's rows leave the batch as they finish; generate's do not."""
+    from diffuse_utils.biographies import BIOGRAPHY_PROMPT
+    settings = SAMPLING_CASES[case]
+    n, batch, max_new_tokens = settings["n"], settings["batch"], settings["max_new_tokens"]
+    prompt = du.RNG_PROMPT if case.startswith("rng") else BIOGRAPHY_PROMPT
     model, tokenizer = du.load_model(device="cpu")
     start = time.perf_counter()
-    du.sample(model, tokenizer, du.RNG_PROMPT, n=n, batch_size=batch, max_new_tokens=max_new_tokens, progress=False)
+    du.sample(model, tokenizer, prompt, n=n, batch_size=batch, max_new_tokens=max_new_tokens, progress=False)
     ours = time.perf_counter() - start
-    ids = torch.tensor([encode_prompt(tokenizer, du.RNG_PROMPT)]).repeat(batch, 1)
+    ids = torch.tensor([encode_prompt(tokenizer, prompt)]).repeat(batch, 1)
     stop = du.end_of_turn_ids(tokenizer)
     torch.manual_seed(0)
     start = time.perf_counter()
@@ -164,8 +176,8 @@ def measure_sampling(n: int = 1000, batch: int = 100, max_new_tokens: int = 16) 
             model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=1.0, top_k=0,
                            max_new_tokens=max_new_tokens, eos_token_id=stop, pad_token_id=tokenizer.pad_token_id)
     plain = time.perf_counter() - start
-    return {"n": n, "batch": batch, "max_new_tokens": max_new_tokens, "package_samples_per_s": n / ours,
-            "generate_samples_per_s": n / plain}
+    return {"case": case, "n": n, "batch": batch, "max_new_tokens": max_new_tokens,
+            "package_samples_per_s": n / ours, "generate_samples_per_s": n / plain, "speed_up": plain / ours}
 
 
 def measure_exact_vs_sampled(n: int = 1000) -> dict:
@@ -196,29 +208,35 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", type=Path, default=HERE / "results.json")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=PARTS,
+                        help="measure only these; the others are kept from the existing output file")
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         kind, *rest = args.one
         result = {"tuning": lambda: measure_tuning(rest[0], rest[1], int(rest[2])),
-                  "sampling": measure_sampling, "exact": measure_exact_vs_sampled}[kind]()
+                  "sampling": lambda: measure_sampling(rest[0]), "exact": measure_exact_vs_sampled}[kind]()
         print(json.dumps(result))
         return 0
     torch_threads = torch.get_num_threads()
-    tuning = []
-    for task_name in task_sets():
-        for method in (NAIVE, UNFOLDED, SHARED):
-            print(f"tuning step: {task_name}, {method}", flush=True)
-            tuning.append(in_subprocess("tuning", task_name, method, str(args.repeats)))
-    print("exact vs sampled", flush=True)
-    exact = in_subprocess("exact")
-    print("sampling throughput", flush=True)
-    sampling = in_subprocess("sampling")
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": __import__("os").cpu_count(),
-               "torch_threads": torch_threads, "torch": torch.__version__, "python": platform.python_version(),
-               "model": "SmolLM2-135M-Instruct (float32, CPU)"}
-    args.output.write_text(json.dumps({"machine": machine, "tuning_step": tuning, "exact_vs_sampled": exact,
-                                       "sampling": sampling}, indent=2))
+    results = json.loads(args.output.read_text()) if args.output.exists() and args.parts != PARTS else {}
+    if "tuning" in args.parts:
+        results["tuning_step"] = []
+        for task_name in task_sets():
+            for method in (NAIVE, UNFOLDED, SHARED):
+                print(f"tuning step: {task_name}, {method}", flush=True)
+                results["tuning_step"].append(in_subprocess("tuning", task_name, method, str(args.repeats)))
+    if "exact" in args.parts:
+        print("exact vs sampled", flush=True)
+        results["exact_vs_sampled"] = in_subprocess("exact")
+    if "sampling" in args.parts:
+        print("sampling throughput", flush=True)
+        results["sampling"] = [in_subprocess("sampling", case) for case in SAMPLING_CASES]
+    results["machine"] = {"cpu": platform.processor() or platform.machine(), "cores": __import__("os").cpu_count(),
+                          "torch_threads": torch_threads, "torch": torch.__version__,
+                          "python": platform.python_version(), "model": "SmolLM2-135M-Instruct (float32, CPU)"}
+    order = ["machine", "tuning_step", "exact_vs_sampled", "sampling"]
+    args.output.write_text(json.dumps({key: results[key] for key in order if key in results}, indent=2))
     print(f"wrote {args.output}")
     return 0
 

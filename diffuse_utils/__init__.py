@@ -4,7 +4,9 @@ Modules, one concern each: ``models`` (loading), ``tasks`` (prompt + targets +
 weights), ``encoding`` (chat templates, prefix-free targets), ``scoring`` (exact
 target log-probs), ``sampling``, ``metrics``, ``tuning`` (loss, LoRA, loop),
 ``suite`` (the six task families), ``evaluation`` (held-out evaluation, leave-one-out),
-``baselines`` (decoding knobs, Verbalized Sampling) and ``utility`` (offline cost-of-tuning proxies).
+``baselines`` (decoding knobs, Verbalized Sampling), ``utility`` (offline cost-of-tuning proxies),
+``biographies`` (Section 6: prompt, parser, per-attribute figures, Tuned-ID targets) and ``places``
+(offline geocoding, world outline); the last two are imported by name (``from diffuse_utils import biographies``).
 """
 from .evaluation import (SUITE_TUNING, cached_samples, diversity_figures, evaluate_family, evaluate_suite, family_means, leave_one_out_plan,
                          suite_adapter, training_tasks)

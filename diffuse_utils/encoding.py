@@ -89,5 +89,12 @@ def encode_task(tokenizer, task: Task, append_end_of_turn: bool = True) -> Encod
     prompt_ids = [encode_prompt(tokenizer, p, prefix) for p in task.prompts]
     continuations = [r[len(prefix):] for r in task.responses]
     target_ids = encode_targets(tokenizer, continuations, append_end_of_turn and task.end_of_turn)
-    check_prefix_free(target_ids, task.targets)
+    try:
+        check_prefix_free(target_ids, task.targets)
+    except TaskError as error:
+        if task.end_of_turn:
+            raise
+        raise TaskError(f"Task {task.name!r}: {str(error).split(', so ')[0]}. Openings (end_of_turn=False) get no "
+                        "end-of-turn token, so no target may start another: give every target the same number "
+                        "of closed fields, as chapter 5's biography openings do.") from error
     return EncodedTask(task, prompt_ids, target_ids)

@@ -50,15 +50,15 @@ def cached_samples_timed(output_dir, model, tokenizer, label: str, prompt: str, 
     response_prefix: text pre-filled in the answer (these are part of the key only when not the
     plain temperature-1, no-prefix default, so older caches stay valid)."""
     defaults = {"temperature": 1.0, "top_p": 1.0, "min_p": None, "response_prefix": ""}
-    warp = {k: v for k, v in (("temperature", temperature), ("top_p", top_p), ("min_p", min_p),
-                              ("response_prefix", response_prefix)) if v != defaults[k]}
+    options = {k: v for k, v in (("temperature", temperature), ("top_p", top_p), ("min_p", min_p),
+                                 ("response_prefix", response_prefix)) if v != defaults[k]}
 
     def draw():
         return sample(model, tokenizer, prompt, n=n, seed=seed, max_new_tokens=max_new_tokens,
-                      batch_size=batch_size, progress=progress, **warp)
+                      batch_size=batch_size, progress=progress, **options)
     return cached_json_timed(output_dir, label, draw, model=model_id(model), adapter=adapter_fingerprint(model),
                              prompt=prompt, n=n, seed=seed, max_new_tokens=max_new_tokens, dtype=str(model.dtype),
-                             decoding=DECODING, **warp)
+                             decoding=DECODING, **options)
 
 
 def answer_figures(family: TaskFamily, subtask: str, texts: list[str], prompt: str = "") -> dict:

@@ -83,3 +83,12 @@ def test_encode_task_with_response_prefix(tokenizer):
     encoded = encode_task(tokenizer, task)
     assert tokenizer.decode(encoded.prompt_ids[0]).endswith("assistant\n{")
     assert [tokenizer.decode(t) for t in encoded.target_ids] == ["1}<|im_end|>", "10}<|im_end|>"]
+
+
+def test_openings_must_be_prefix_free_by_themselves(tokenizer):
+    openings = Task(name="openings", prompts=["Write."], targets=["{Ada}", "{Ada}\n{Obi}"], braces=False,
+                    end_of_turn=False)
+    with pytest.raises(TaskError, match=r"Task 'openings': Targets are not prefix-free.*end_of_turn=False"):
+        encode_task(tokenizer, openings)
+    closed = Task(name="closed", prompts=["Write."], targets=["{Ada}\n{", "{Bo}\n{"], braces=False, end_of_turn=False)
+    assert [ids[-1] for ids in encode_task(tokenizer, closed).target_ids] != [2, 2]
