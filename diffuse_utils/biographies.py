@@ -141,7 +141,7 @@ def unigram_diversity_at(texts: list[str], size: int, seed: int = 0) -> float:
 
 def biography_text(row) -> str:
     """The six fields of a parsed biography joined by spaces (what 'whole biography' diversity counts)."""
-    return " ".join(str(row[f]) for f in FIELDS if row[f] is not None)
+    return " ".join(str(row[f]) for f in FIELDS if pd.notna(row[f]))  # a DataFrame row holds NaN for a missing field
 
 
 def biography_task(response_prefix: str = "") -> Task:

@@ -67,6 +67,8 @@ def test_unigram_diversity_at_equal_size():
     assert unigram_diversity_at(texts, 2, seed=3) == unigram_diversity_at(texts, 2, seed=3)
     with pytest.raises(ValueError, match="between 1 and the 4 texts"):
         unigram_diversity_at(texts, 5)
+    empty_field = parse_biographies([ADA.replace("{Nurse}", "{}")]).iloc[0]
+    assert biography_text(empty_field) == "Ada Obi Female May 2, 1931 Lagos, Nigeria Led clinics across the delta"
     assert biography_text(parse_biography(ADA)) == "Ada Obi Female May 2, 1931 Lagos, Nigeria Nurse " \
                                                     "Led clinics across the delta"
 
