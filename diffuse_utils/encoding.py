@@ -56,19 +56,26 @@ def encode_targets(tokenizer, responses: list[str], append_end_of_turn: bool = T
     return [tokenizer(r, add_special_tokens=False)["input_ids"] + suffix for r in responses]
 
 
-def check_prefix_free(target_ids: list[list[int]], names: list[str]) -> None:
+END_OF_TURN_FIX = "End every target with the end-of-turn token (encode_targets(..., append_end_of_turn=True))."
+OPENINGS_FIX = ("Openings (end_of_turn=False) get no end-of-turn token, so no target may start another: give every "
+                "target the same number of closed fields, as chapter 5's biography openings do.")
+
+
+def check_prefix_free(target_ids: list[list[int]], names: list[str], fix: str = END_OF_TURN_FIX,
+                      where: str = "") -> None:
     """Raise :class:`TaskError` naming two targets where one's ids start the other's.
 
-    Sorting makes any prefix pair adjacent, so this is O(n log n).
+    ``fix`` ends the message with how to repair the targets; ``where`` (e.g. ``"Task 'rng'"``)
+    starts it. Sorting makes any prefix pair adjacent, so this is O(n log n).
     """
     order = sorted(range(len(target_ids)), key=lambda i: target_ids[i])
     for a, b in zip(order, order[1:]):
         shorter = target_ids[a]
         if target_ids[b][:len(shorter)] == shorter:
             raise TaskError(
-                f"Targets are not prefix-free: {names[a]!r} (ids {shorter}) is a prefix of {names[b]!r} "
-                f"(ids {target_ids[b]}), so p({names[a]!r}) counts part of p({names[b]!r}). End every "
-                "target with the end-of-turn token (encode_targets(..., append_end_of_turn=True)).")
+                f"{where + ': ' if where else ''}Targets are not prefix-free: {names[a]!r} (ids {shorter}) is a "
+                f"prefix of {names[b]!r} (ids {target_ids[b]}), so p({names[a]!r}) counts part of "
+                f"p({names[b]!r}). {fix}")
 
 
 @dataclass
@@ -89,12 +96,6 @@ def encode_task(tokenizer, task: Task, append_end_of_turn: bool = True) -> Encod
     prompt_ids = [encode_prompt(tokenizer, p, prefix) for p in task.prompts]
     continuations = [r[len(prefix):] for r in task.responses]
     target_ids = encode_targets(tokenizer, continuations, append_end_of_turn and task.end_of_turn)
-    try:
-        check_prefix_free(target_ids, task.targets)
-    except TaskError as error:
-        if task.end_of_turn:
-            raise
-        raise TaskError(f"Task {task.name!r}: {str(error).split(', so ')[0]}. Openings (end_of_turn=False) get no "
-                        "end-of-turn token, so no target may start another: give every target the same number "
-                        "of closed fields, as chapter 5's biography openings do.") from error
+    check_prefix_free(target_ids, task.targets, END_OF_TURN_FIX if task.end_of_turn else OPENINGS_FIX,
+                      where=f"Task {task.name!r}")
     return EncodedTask(task, prompt_ids, target_ids)
