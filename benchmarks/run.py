@@ -4,13 +4,16 @@
     .venv/bin/python benchmarks/run.py --repeats 5
     .venv/bin/python benchmarks/run.py --parts sampling   # re-measure one part, keep the rest of results.json
 
-1. Tuning step (forward + backward over every target of every prompt): the package's path (prompt
-   and the targets' common prefix run once, target mini-batches sorted by length), its first version
-   (prompt once, targets in given order), and a naive reference that concatenates prompt + target for every target, in batches of 32
-   with gradients accumulated, keeping logits only at target positions (as the paper's release does,
-   minus the full-vocabulary logits at prompt positions). Wall time (median), tokens processed,
-   the fewest tokens any method must process (prompt + distinct target-token prefixes), peak memory,
-   and the loss difference. Each measurement runs in its own process so peak RSS is its own.
+1. Tuning step (forward + backward over every target of every prompt): the package's path (every
+   prompt + target sequence packed into tries, each distinct token prefix run once, see
+   diffuse_utils.packing), its two earlier versions (benchmarks/earlier.py: prompt once with targets in
+   given order; prompt + common prefix once with length-sorted target mini-batches), and a naive
+   reference that concatenates prompt + target for every target, in batches of 32 with gradients
+   accumulated, keeping logits only at target positions (as the paper's release does, minus the
+   full-vocabulary logits at prompt positions). Wall time (median), tokens processed, the issue's
+   "minimum" (each prompt once + distinct target-token prefixes; the trie can go below it, because
+   prompts share the chat template), peak memory, and the loss difference. Each measurement runs in
+   its own process so peak RSS is its own.
 2. Measurement: exact scoring of RNG 1-10 vs 1000 samples, on an RNG-tuned adapter.
 3. Sampling throughput: the package's sampler vs `model.generate` on a repeated batch, on short
    answers (RNG) and on long answers of varied length (biographies).
@@ -30,12 +33,18 @@ import torch
 import diffuse_utils as du
 from diffuse_utils import data
 from diffuse_utils.encoding import encode_prompt, encode_task
-from diffuse_utils.scoring import batch_logprobs, common_prefix_length, length_order, prompt_state
-from diffuse_utils.tuning import accumulate_task_gradients, add_lora, distribution_matching_loss
+from diffuse_utils.packing import Query, accumulate_gradients, passes_tokens, plan_passes, trie_size
+from diffuse_utils.scoring import prompt_state
+from diffuse_utils.tuning import add_lora, distribution_matching_loss
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from earlier import accumulate_task_gradients, batch_logprobs, common_prefix_length, length_order  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PARTS = ["tuning", "exact", "sampling"]
-NAIVE, UNFOLDED, SHARED = "naive (paper's release)", "shared prompt (first version)", "shared prompt + prefix, sorted"
+NAIVE, UNFOLDED, SHARED, PACKED = ("naive (paper's release)", "shared prompt (first version)",
+                                   "shared prompt + prefix, sorted (second version)", "trie-packed (package)")
+METHODS = (NAIVE, UNFOLDED, SHARED, PACKED)
 
 
 def six_task_set() -> list:
@@ -111,7 +120,7 @@ def unfolded_step(model, encoded, batch_size):
 
 
 def shared_step(model, encoded, batch_size):
-    """The package's path: prompt + common target prefix once, length-sorted target mini-batches."""
+    """The second version: prompt + common target prefix once, length-sorted target mini-batches."""
     loss, tokens = 0.0, 0
     for item in encoded:
         p_star = torch.tensor(item.task.probabilities, dtype=torch.float32)
@@ -122,6 +131,18 @@ def shared_step(model, encoded, batch_size):
                                               1 / len(item.prompt_ids))
             tokens += len(prompt) + common + padded_tokens([rests[k] for k in length_order(rests)], batch_size)
     return loss, tokens
+
+
+def packed_step(model, encoded, batch_size):
+    """The package's path: all prompt + target sequences as tries, passes of TOKENS_PER_PASS tokens
+    (``batch_size`` is not used: the pass size is in tokens)."""
+    queries, weights = [], []
+    for item in encoded:
+        p_star = torch.tensor(item.task.probabilities, dtype=torch.float32)
+        for prompt in item.prompt_ids:
+            queries.append(Query(prompt, item.target_ids))
+            weights.append(p_star / len(item.prompt_ids))
+    return sum(accumulate_gradients(model, queries, weights)), passes_tokens(plan_passes(queries))
 
 
 def minimum_tokens(encoded) -> int:
@@ -138,7 +159,7 @@ def measure_tuning(task_name: str, method: str, repeats: int, batch_size: int = 
     model, tokenizer = du.load_model(device="cpu")
     encoded = [encode_task(tokenizer, t) for t in task_sets()[task_name]]
     model = add_lora(model, seed=0)
-    step = {NAIVE: naive_step, UNFOLDED: unfolded_step, SHARED: shared_step}[method]
+    step = {NAIVE: naive_step, UNFOLDED: unfolded_step, SHARED: shared_step, PACKED: packed_step}[method]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     for _ in range(repeats + 1):  # the first run warms up
@@ -149,6 +170,7 @@ def measure_tuning(task_name: str, method: str, repeats: int, batch_size: int = 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"task": task_name, "method": method, "seconds": statistics.median(times[1:]), "loss": loss,
             "tokens": tokens, "minimum_tokens": minimum_tokens(encoded),
+            "sequence_trie_tokens": trie_size([p + t for item in encoded for p in item.prompt_ids for t in item.target_ids]),
             "peak_rss_mb": peak / 1024, "peak_rss_increase_mb": (peak - rss_before) / 1024}
 
 
@@ -223,7 +245,7 @@ def main() -> int:
     if "tuning" in args.parts:
         results["tuning_step"] = []
         for task_name in task_sets():
-            for method in (NAIVE, UNFOLDED, SHARED):
+            for method in METHODS:
                 print(f"tuning step: {task_name}, {method}", flush=True)
                 results["tuning_step"].append(in_subprocess("tuning", task_name, method, str(args.repeats)))
     if "exact" in args.parts:

@@ -31,6 +31,7 @@ def warped_logprobs(logits: torch.Tensor, temperature: float = 1.0, top_p: float
                     min_p: float | None = None) -> torch.Tensor:
     """Log-probabilities after :func:`warp_logits`, any leading shape ``(..., V)``; filtered tokens get ``-inf``."""
     if top_p >= 1.0 and min_p is None:
-        return (logits.float() / temperature).log_softmax(-1)
+        logits = logits.float()
+        return (logits if temperature == 1.0 else logits / temperature).log_softmax(-1)
     flat = logits.reshape(-1, logits.shape[-1])
     return warp_logits(flat, temperature, top_p, min_p).log_softmax(-1).reshape(logits.shape)

@@ -27,7 +27,7 @@ from .suite import TaskFamily, held_out_task, normalize_answer
 
 # Tuning for the six-task suite on a small budget: each step draws 6 (sub-task, prompt) pairs
 # and 16 targets per pair, an unbiased estimate of the full loss (see tuning._step_plan).
-SUITE_TUNING = dict(steps=40, lr=5e-4, lora_rank=4, batch_size=32, tasks_per_step=6, targets_per_step=16, seed=0)
+SUITE_TUNING = dict(steps=40, lr=5e-4, lora_rank=4, tasks_per_step=6, targets_per_step=16, seed=0)
 
 
 def cached_samples(output_dir, model, tokenizer, label: str, prompt: str, n: int, seed: int = 0,

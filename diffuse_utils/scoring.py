@@ -1,11 +1,11 @@
-"""Exact log-probabilities of every target (the paper's Eq. 1), with a shared prompt.
+"""Exact log-probabilities of every target (the paper's Eq. 1).
 
-``log p(y|x) = sum_i log p(y_i | x, y_<i)``. The prompt ``x`` is run once; its
-key/value cache is expanded (a view, no copy) over a mini-batch of targets, so
-each target costs only its own tokens. :func:`shared_prefix_logprobs` is also the
-forward pass of tuning: with gradients enabled it returns a differentiable
-result, and :func:`prompt_state` lets the caller back-propagate through the
-prompt once for all mini-batches (see ``tuning.accumulate_task_gradients``).
+``log p(y|x) = sum_i log p(y_i | x, y_<i)``, computed for all targets at once by
+``packing``: every distinct prefix of the ``prompt + target`` token sequences runs
+through the model once (a trie), so a prompt costs its tokens once and a target only
+the tokens it does not share with another. The same path, with gradients, is the
+forward pass of tuning (``tuning``). The sampler reuses :func:`prompt_state` and
+:func:`expanded_cache` to prefill a prompt once for a whole batch.
 
 Example::
 
@@ -23,6 +23,7 @@ from transformers import DynamicCache
 from .decoding import warped_logprobs
 from .encoding import encode_task
 from .metrics import entropy, kl_divergence
+from .packing import TOKENS_PER_PASS, Query, packed_logprobs
 from .tasks import Task
 
 
@@ -36,93 +37,19 @@ def prompt_state(model, prompt_ids: list[int], temperature: float = 1.0):
     return (output.logits[0, -1].float() / temperature).log_softmax(-1), kv
 
 
-def common_prefix_length(target_ids: list[list[int]]) -> int:
-    """Tokens every target starts with (e.g. ``{``), leaving at least one token in each target."""
-    shortest = min(len(t) for t in target_ids)
-    length = 0
-    while length < shortest - 1 and all(t[length] == target_ids[0][length] for t in target_ids):
-        length += 1
-    return length
-
-
-def folded_prompt_state(model, prompt_ids: list[int], target_ids: list[list[int]], temperature: float = 1.0,
-                        top_p: float = 1.0, min_p: float | None = None):
-    """:func:`prompt_state` of the prompt *plus the targets' common prefix*, run once.
-
-    Every target starts with ``{`` (and often more), so that part is computed once here
-    instead of once per target. Returns ``(prefix_logprob, last_logprobs, kv, rests)``:
-    ``log p(common prefix | prompt)`` (0-dim), the state after it, and the targets without it;
-    ``log p(y|x) = prefix_logprob + log p(rest | prompt + prefix)``.
-    """
-    common = common_prefix_length(target_ids)
-    prefix = target_ids[0][:common]
-    device = model.get_input_embeddings().weight.device
-    output = model(input_ids=torch.tensor([prompt_ids + prefix], device=device), use_cache=True,
-                   logits_to_keep=common + 1)
-    logprobs = warped_logprobs(output.logits[0], temperature, top_p, min_p)
-    kv = [(layer.keys, layer.values) for layer in output.past_key_values.layers]
-    prefix_logprob = logprobs[torch.arange(common, device=device), torch.tensor(prefix, device=device,
-                                                                                  dtype=torch.long)].sum()
-    return prefix_logprob, logprobs[-1], kv, [t[common:] for t in target_ids]
-
-
-def length_order(target_ids: list[list[int]]) -> list[int]:
-    """Target indices sorted by length, then tokens: mini-batches of similar length need
-    little padding, and targets sharing a prefix sit together."""
-    return sorted(range(len(target_ids)), key=lambda i: (len(target_ids[i]), target_ids[i]))
-
-
 def expanded_cache(model, kv, batch: int) -> DynamicCache:
     """A fresh cache holding the prompt's keys/values broadcast to ``batch`` rows (no copy)."""
     data = [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in kv]
     return DynamicCache(data, config=model.config)
 
 
-def batch_logprobs(model, last_logprobs, kv, target_ids: list[list[int]], temperature: float = 1.0,
-                   top_p: float = 1.0, min_p: float | None = None) -> torch.Tensor:
-    """``log p(y|x)`` for a mini-batch of targets given the prompt state. Shape ``(B,)``.
-
-    With ``temperature`` != 1 (or ``top_p`` < 1, ``min_p``) this is the probability of ``y``
-    under sampling with that decoding (see ``decoding.warp_logits``), so the sampler's
-    distribution is scored exactly; a target that the filter removes gets ``-inf``.
-
-    Targets are right-padded; a padded position is never attended by a real one,
-    so the padding value does not matter and is masked out of the sum.
-    """
-    device = last_logprobs.device
-    lengths = torch.tensor([len(t) for t in target_ids], device=device)
-    width = int(lengths.max())
-    ids = torch.zeros(len(target_ids), width, dtype=torch.long, device=device)
-    for row, target in enumerate(target_ids):
-        ids[row, :len(target)] = torch.tensor(target, device=device)
-    first = last_logprobs[ids[:, 0]]
-    if width == 1:
-        return first
-    prompt_len = kv[0][0].shape[-2]
-    inputs = ids[:, :-1]
-    positions = torch.arange(prompt_len, prompt_len + width - 1, device=device).expand_as(inputs)
-    logits = model(input_ids=inputs, past_key_values=expanded_cache(model, kv, len(target_ids)),
-                   attention_mask=torch.ones(len(target_ids), prompt_len + width - 1, device=device,
-                                             dtype=torch.long),
-                   position_ids=positions, use_cache=True).logits
-    picked = warped_logprobs(logits, temperature, top_p, min_p).gather(-1, ids[:, 1:, None])[..., 0]
-    mask = torch.arange(1, width, device=device)[None, :] < lengths[:, None]
-    return first + torch.where(mask, picked, torch.zeros_like(picked)).sum(-1)
-
-
 def shared_prefix_logprobs(model, prompt_ids: list[int], target_ids: list[list[int]],
-                           batch_size: int = 64, temperature: float = 1.0, top_p: float = 1.0,
+                           tokens_per_pass: int = TOKENS_PER_PASS, temperature: float = 1.0, top_p: float = 1.0,
                            min_p: float | None = None) -> torch.Tensor:
-    """``log p(y|x)`` for all targets, prompt and common target prefix computed once.
+    """``log p(y|x)`` for all targets of one prompt, each shared token prefix computed once.
     Shape ``(len(target_ids),)``, in the order of ``target_ids``."""
-    warp = dict(temperature=temperature, top_p=top_p, min_p=min_p)
-    prefix_logprob, last_logprobs, kv, rests = folded_prompt_state(model, prompt_ids, target_ids, **warp)
-    order = length_order(rests)
-    parts = [batch_logprobs(model, last_logprobs, kv, [rests[k] for k in order[i:i + batch_size]], **warp)
-             for i in range(0, len(order), batch_size)]
-    scores = torch.empty(len(order), device=last_logprobs.device)
-    scores[torch.tensor(order, device=last_logprobs.device)] = torch.cat(parts)
-    return prefix_logprob + scores
+    return packed_logprobs(model, [Query(prompt_ids, target_ids)], tokens_per_pass=tokens_per_pass,
+                           temperature=temperature, top_p=top_p, min_p=min_p)[0]
 
 
 def naive_logprobs(model, prompt_ids: list[int], target_ids: list[list[int]], temperature: float = 1.0,
@@ -139,7 +66,7 @@ def naive_logprobs(model, prompt_ids: list[int], target_ids: list[list[int]], te
 
 
 @torch.no_grad()
-def target_logprobs(model, tokenizer, task: Task, prompt_index: int = 0, batch_size: int = 64,
+def target_logprobs(model, tokenizer, task: Task, prompt_index: int = 0, tokens_per_pass: int = TOKENS_PER_PASS,
                     temperature: float = 1.0, top_p: float = 1.0, min_p: float | None = None) -> pd.Series:
     """``log p(y|x)`` in nats for every target of ``task`` on one of its prompts.
 
@@ -148,7 +75,7 @@ def target_logprobs(model, tokenizer, task: Task, prompt_index: int = 0, batch_s
     Returns a Series indexed by target (the answer without braces), named ``logprob``.
     """
     encoded = encode_task(tokenizer, task)
-    scores = shared_prefix_logprobs(model, encoded.prompt_ids[prompt_index], encoded.target_ids, batch_size,
+    scores = shared_prefix_logprobs(model, encoded.prompt_ids[prompt_index], encoded.target_ids, tokens_per_pass,
                                     temperature, top_p, min_p)
     return pd.Series(scores.cpu().numpy().astype(float), index=pd.Index(task.targets, name="target"),
                      name="logprob")
@@ -167,16 +94,18 @@ def conditional_distribution(logprobs: pd.Series) -> pd.Series:
     return pd.Series(probs, index=logprobs.index, name="probability")
 
 
-def score_prompts(model, tokenizer, task: Task, batch_size: int = 64, temperature: float = 1.0, top_p: float = 1.0,
-                  min_p: float | None = None) -> pd.DataFrame:
+def score_prompts(model, tokenizer, task: Task, tokens_per_pass: int = TOKENS_PER_PASS, temperature: float = 1.0,
+                  top_p: float = 1.0, min_p: float | None = None) -> pd.DataFrame:
     """Exact summary per prompt of ``task``: valid mass, entropy of the conditional distribution
-    over targets, and ``KL(p* || conditional)``. One row per prompt, indexed by prompt number."""
+    over targets, and ``KL(p* || conditional)``. One row per prompt, indexed by prompt number.
+    All prompts are scored together, so what they share (the chat template) runs once."""
     encoded = encode_task(tokenizer, task)
+    with torch.no_grad():
+        per_prompt = packed_logprobs(model, [Query(prompt, encoded.target_ids) for prompt in encoded.prompt_ids],
+                                     tokens_per_pass=tokens_per_pass, temperature=temperature, top_p=top_p,
+                                     min_p=min_p)
     rows = []
-    for index, prompt_ids in enumerate(encoded.prompt_ids):
-        with torch.no_grad():
-            scores = shared_prefix_logprobs(model, prompt_ids, encoded.target_ids, batch_size, temperature, top_p,
-                                            min_p)
+    for index, scores in enumerate(per_prompt):
         logprobs = pd.Series(scores.cpu().numpy().astype(float), index=task.targets)
         mass = valid_mass(logprobs)  # 0 when a decoding filter removes every target: KL is then infinite
         conditional = conditional_distribution(logprobs)

@@ -2,10 +2,10 @@
 
 ``L = -sum_{y in T} p*(y|x) log p_theta(y|x) = KL(p* || p_theta) + H(p*)``, so the
 smallest possible loss is ``H(p*)`` (the paper's printed ``- H`` is a sign typo).
-Every step is one pass over all prompts of all tasks. For each prompt, the
-prompt is run once; targets go through in mini-batches of ``batch_size`` whose
-gradients are accumulated, both into the LoRA weights and into the prompt's
-cached keys/values, which are then back-propagated through the prompt once.
+Every step is one pass over all prompts of all tasks (or a random subset of them).
+The step's ``prompt + target`` sequences are scored together as a trie (``packing``):
+every shared token prefix, prompts included, runs through the model once, in forward
+passes of about ``tokens_per_pass`` tokens whose gradients are accumulated.
 
 Example::
 
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .encoding import EncodedTask, encode_task
 from .metrics import entropy
-from .scoring import batch_logprobs, folded_prompt_state, length_order
+from .packing import TOKENS_PER_PASS, Query, accumulate_gradients
 from .tasks import Task
 
 PAPER_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -35,31 +35,6 @@ def distribution_matching_loss(logprobs: torch.Tensor, p_star: torch.Tensor) -> 
     Minimum ``H(p*)``, reached when ``p_theta(y) = p*(y)`` on every target.
     """
     return -(p_star * logprobs).sum()
-
-
-def accumulate_task_gradients(model, prompt_ids: list[int], target_ids: list[list[int]],
-                              p_star: torch.Tensor, batch_size: int, scale: float = 1.0) -> float:
-    """Add ``scale * d L / d params`` for one prompt to ``.grad``; return ``scale * L``.
-
-    The prompt (with the targets' common prefix, see ``scoring.folded_prompt_state``) runs
-    once; its keys/values are detached into leaf tensors, mini-batches of targets of similar
-    length back-propagate into them, and their summed gradient goes through the prompt once.
-    """
-    prefix_logprob, last_logprobs, kv, rests = folded_prompt_state(model, prompt_ids, target_ids)
-    roots = [prefix_logprob, last_logprobs] + [t for pair in kv for t in pair]
-    leaves = [t.detach().requires_grad_() for t in roots]
-    leaf_kv = list(zip(leaves[2::2], leaves[3::2]))
-    order = length_order(rests)
-    total = 0.0
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        logprobs = leaves[0] + batch_logprobs(model, leaves[1], leaf_kv, [rests[k] for k in chunk])
-        loss = scale * distribution_matching_loss(logprobs, p_star[chunk])
-        loss.backward()
-        total += loss.item()
-    pairs = [(root, leaf.grad) for root, leaf in zip(roots, leaves) if leaf.grad is not None]
-    torch.autograd.backward([r for r, _ in pairs], [g for _, g in pairs])
-    return total
 
 
 def add_lora(model, lora_rank: int = 4, lora_alpha: int | None = None, target_modules=None, seed: int = 0):
@@ -98,27 +73,28 @@ def _step_plan(encoded: list[EncodedTask], rng: np.random.Generator, tasks_per_s
         yield item, item.prompt_ids[j], indices, weights, boost / len(item.prompt_ids)
 
 
-def _step(model, encoded: list[EncodedTask], batch_size: int, rng: np.random.Generator,
+def _step(model, encoded: list[EncodedTask], tokens_per_pass: int, rng: np.random.Generator,
           tasks_per_step: int | None = None, targets_per_step: int | None = None) -> dict[str, float]:
     """Accumulate one step's gradients; return the loss per task sampled (mean over its prompts)."""
     device = model.get_input_embeddings().weight.device
+    plan = list(_step_plan(encoded, rng, tasks_per_step, targets_per_step))
+    queries = [Query(prompt, [item.target_ids[k] for k in indices]) for item, prompt, indices, _, _ in plan]
+    weights = [torch.tensor(weights * scale, dtype=torch.float32, device=device) for _, _, _, weights, scale in plan]
     losses = {}
-    for item, prompt, indices, weights, scale in _step_plan(encoded, rng, tasks_per_step, targets_per_step):
-        p_star = torch.tensor(weights, dtype=torch.float32, device=device)
-        targets = [item.target_ids[k] for k in indices]
-        losses[item.task.name] = losses.get(item.task.name, 0.0) + accumulate_task_gradients(
-            model, prompt, targets, p_star, batch_size, scale)
+    for (item, *_), loss in zip(plan, accumulate_gradients(model, queries, weights, tokens_per_pass=tokens_per_pass)):
+        losses[item.task.name] = losses.get(item.task.name, 0.0) + loss
     return losses
 
 
-def tune(model, tokenizer, tasks: list[Task], steps: int = 50, lr: float = 5e-5, batch_size: int = 32,
+def tune(model, tokenizer, tasks: list[Task], steps: int = 50, lr: float = 5e-5, tokens_per_pass: int = TOKENS_PER_PASS,
          lora_rank: int = 4, target_modules=None, early_stop_gamma: float | None = None,
          max_grad_norm: float = 1.0, seed: int = 0, progress: bool = True,
          tasks_per_step: int | None = None, targets_per_step: int | None = None):
     """Fine-tune LoRA adapters so the model's distribution over each task's targets matches ``p*``.
 
     steps: passes over all tasks' prompts (the paper: up to 50). lr: AdamW learning rate
-    (paper 5e-5; ~5e-4 suits the 135M model). batch_size: targets per forward pass.
+    (paper 5e-5; ~5e-4 suits the 135M model). tokens_per_pass: tokens per forward pass (the
+    paper's 32 targets per batch, as one trie; lower it if memory runs out, raise it on a big GPU).
     target_modules: LoRA targets, default the paper's q,k,v,o,gate,up,down (or "all-linear").
     early_stop_gamma: stop once loss <= (1 + gamma) * sum_tasks H(p*) (paper: 0.2 for open sets).
     tasks_per_step, targets_per_step: for many tasks on a small budget, each step uses a
@@ -144,7 +120,7 @@ def tune(model, tokenizer, tasks: list[Task], steps: int = 50, lr: float = 5e-5,
     rows = []
     for step in tqdm(range(steps), desc="tuning", unit="step", disable=not progress):
         optimizer.zero_grad(set_to_none=True)
-        per_task = _step(peft_model, encoded, batch_size, rng, tasks_per_step, targets_per_step)
+        per_task = _step(peft_model, encoded, tokens_per_pass, rng, tasks_per_step, targets_per_step)
         loss = sum(per_task.values())
         rows.append({"step": step, "loss": loss, "optimal_loss": optimal,
                      **{f"loss/{name}": per_task.get(name, np.nan) for name in names}})

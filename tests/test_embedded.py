@@ -11,12 +11,14 @@ pytestmark = pytest.mark.embedded
 
 
 def test_shared_prefix_scoring_matches_naive(embedded, rng_task):
+    """Trie-packed rows (several per pass, padded) give each target's full-sequence log-prob."""
     model, tok = embedded
     encoded = encode_task(tok, rng_task)
     with torch.no_grad():
-        shared = shared_prefix_logprobs(model, encoded.prompt_ids[0], encoded.target_ids, batch_size=4)
         naive = naive_logprobs(model, encoded.prompt_ids[0], encoded.target_ids)
-    assert (shared - naive).abs().max().item() < 1e-4
+        for tokens_per_pass in (40, 1024):
+            shared = shared_prefix_logprobs(model, encoded.prompt_ids[0], encoded.target_ids, tokens_per_pass)
+            assert (shared - naive).abs().max().item() < 1e-4
 
 
 def test_baseline_rng_is_biased(embedded, rng_task):

@@ -7,12 +7,13 @@ from diffuse_utils import conditional_distribution, encode_task, target_logprobs
 from diffuse_utils.scoring import naive_logprobs, shared_prefix_logprobs
 
 
-@pytest.mark.parametrize("batch_size", [1, 2, 64])
-def test_shared_prefix_equals_naive(tiny_model, tokenizer, small_task, batch_size):
+@pytest.mark.parametrize("tokens_per_pass", [1, 30, 1024])
+def test_shared_prefix_equals_naive(tiny_model, tokenizer, small_task, tokens_per_pass):
+    """From one target per pass to all in one row, the packed trie gives the full-sequence log-probs."""
     encoded = encode_task(tokenizer, small_task)
     with torch.no_grad():
         for prompt in encoded.prompt_ids:
-            shared = shared_prefix_logprobs(tiny_model, prompt, encoded.target_ids, batch_size)
+            shared = shared_prefix_logprobs(tiny_model, prompt, encoded.target_ids, tokens_per_pass)
             naive = naive_logprobs(tiny_model, prompt, encoded.target_ids)
             torch.testing.assert_close(shared, naive, atol=1e-5, rtol=0)
 
@@ -52,15 +53,6 @@ def test_score_prompts_matches_per_prompt_scoring(tiny_model, tokenizer, small_t
     conditional = conditional_distribution(target_logprobs(tiny_model, tokenizer, small_task, prompt_index=1))
     assert table.loc[1, "entropy"] == pytest.approx(entropy(conditional))
     assert table.loc[1, "kl"] == pytest.approx(kl_divergence(small_task.probabilities, conditional))
-
-
-def test_common_prefix_length_keeps_a_token_in_every_target():
-    from diffuse_utils.scoring import common_prefix_length, length_order
-    assert common_prefix_length([[1, 2, 3], [1, 2, 4], [1, 5]]) == 1
-    assert common_prefix_length([[1, 2], [1, 2, 3]]) == 1  # the shorter target keeps its last token
-    assert common_prefix_length([[7, 8, 9]]) == 2
-    assert common_prefix_length([[1], [2]]) == 0
-    assert length_order([[5, 5, 5], [9], [2, 1], [1, 1]]) == [1, 3, 2, 0]
 
 
 def test_top_p_and_min_p_scoring_equal_naive_and_the_greedy_limit(tiny_model, tokenizer, small_task):

@@ -7,7 +7,8 @@ import torch
 from diffuse_utils import Task, distribution_matching_loss, encode_task, load_adapter, save_adapter, target_logprobs, tune
 from diffuse_utils.metrics import entropy, kl_divergence
 from diffuse_utils.scoring import naive_logprobs
-from diffuse_utils.tuning import accumulate_task_gradients, add_lora
+from diffuse_utils.packing import Query, accumulate_gradients
+from diffuse_utils.tuning import add_lora
 
 from conftest import make_tiny_model
 
@@ -28,23 +29,29 @@ def test_loss_is_kl_plus_entropy_and_minimal_at_p_star():
     assert at_optimum.grad.abs().max().item() < 1e-12
 
 
-def test_accumulated_gradient_equals_naive_gradient(tokenizer, small_task):
-    """Mini-batches + one backward through the prompt give exactly the full-sequence gradient."""
+@pytest.mark.parametrize("tokens_per_pass", [3, 1024])
+def test_accumulated_gradient_equals_naive_gradient(tokenizer, small_task, tokens_per_pass):
+    """Packed passes over both prompts, each back-propagated on its own, give the full-sequence gradient."""
     encoded = encode_task(tokenizer, small_task)
     p_star = torch.tensor(small_task.probabilities, dtype=torch.float32)
+    scales = [0.5, 0.25]
     grads = []
-    for method in ("shared", "naive"):
+    for method in ("packed", "naive"):
         model = add_lora(make_tiny_model(len(tokenizer)), lora_rank=2, seed=0)
         for name, param in model.named_parameters():  # make B non-zero so every path carries gradient
             if "lora_B" in name:
                 torch.nn.init.normal_(param, std=0.1, generator=torch.Generator().manual_seed(1))
-        if method == "shared":
-            loss = accumulate_task_gradients(model, encoded.prompt_ids[0], encoded.target_ids, p_star, batch_size=2)
+        if method == "packed":
+            queries = [Query(prompt, encoded.target_ids) for prompt in encoded.prompt_ids]
+            losses = accumulate_gradients(model, queries, [p_star * scale for scale in scales],
+                                          tokens_per_pass=tokens_per_pass)
         else:
-            full = distribution_matching_loss(naive_logprobs(model, encoded.prompt_ids[0], encoded.target_ids), p_star)
-            full.backward()
-            loss = full.item()
-        grads.append((loss, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}))
+            losses = []
+            for prompt, scale in zip(encoded.prompt_ids, scales):
+                full = scale * distribution_matching_loss(naive_logprobs(model, prompt, encoded.target_ids), p_star)
+                full.backward()
+                losses.append(full.item())
+        grads.append((losses, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}))
     assert grads[0][0] == pytest.approx(grads[1][0], abs=1e-5)
     for name, grad in grads[0][1].items():
         torch.testing.assert_close(grad, grads[1][1][name], atol=1e-5, rtol=1e-4, msg=name)

@@ -1,0 +1,107 @@
+"""The package's earlier tuning-step paths, kept as references for the benchmark (not used by the book).
+
+Version 1 ran the prompt once and shared its keys/values across mini-batches of targets
+(``batch_logprobs`` with the plain prompt state). Version 2 also ran the targets' common prefix
+(``{``) with the prompt and sorted mini-batches by length (``accumulate_task_gradients``).
+The package now packs every ``prompt + target`` sequence into tries (``diffuse_utils.packing``).
+"""
+from __future__ import annotations
+
+import torch
+
+from diffuse_utils.decoding import warped_logprobs
+from diffuse_utils.scoring import expanded_cache
+from diffuse_utils.tuning import distribution_matching_loss
+
+
+def common_prefix_length(target_ids: list[list[int]]) -> int:
+    """Tokens every target starts with (e.g. ``{``), leaving at least one token in each target."""
+    shortest = min(len(t) for t in target_ids)
+    length = 0
+    while length < shortest - 1 and all(t[length] == target_ids[0][length] for t in target_ids):
+        length += 1
+    return length
+
+
+def folded_prompt_state(model, prompt_ids: list[int], target_ids: list[list[int]], temperature: float = 1.0,
+                        top_p: float = 1.0, min_p: float | None = None):
+    """:func:`prompt_state` of the prompt *plus the targets' common prefix*, run once.
+
+    Every target starts with ``{`` (and often more), so that part is computed once here
+    instead of once per target. Returns ``(prefix_logprob, last_logprobs, kv, rests)``:
+    ``log p(common prefix | prompt)`` (0-dim), the state after it, and the targets without it;
+    ``log p(y|x) = prefix_logprob + log p(rest | prompt + prefix)``.
+    """
+    common = common_prefix_length(target_ids)
+    prefix = target_ids[0][:common]
+    device = model.get_input_embeddings().weight.device
+    output = model(input_ids=torch.tensor([prompt_ids + prefix], device=device), use_cache=True,
+                   logits_to_keep=common + 1)
+    logprobs = warped_logprobs(output.logits[0], temperature, top_p, min_p)
+    kv = [(layer.keys, layer.values) for layer in output.past_key_values.layers]
+    prefix_logprob = logprobs[torch.arange(common, device=device), torch.tensor(prefix, device=device,
+                                                                                  dtype=torch.long)].sum()
+    return prefix_logprob, logprobs[-1], kv, [t[common:] for t in target_ids]
+
+
+def length_order(target_ids: list[list[int]]) -> list[int]:
+    """Target indices sorted by length, then tokens: mini-batches of similar length need
+    little padding, and targets sharing a prefix sit together."""
+    return sorted(range(len(target_ids)), key=lambda i: (len(target_ids[i]), target_ids[i]))
+
+
+def batch_logprobs(model, last_logprobs, kv, target_ids: list[list[int]], temperature: float = 1.0,
+                   top_p: float = 1.0, min_p: float | None = None) -> torch.Tensor:
+    """``log p(y|x)`` for a mini-batch of targets given the prompt state. Shape ``(B,)``.
+
+    With ``temperature`` != 1 (or ``top_p`` < 1, ``min_p``) this is the probability of ``y``
+    under sampling with that decoding (see ``decoding.warp_logits``), so the sampler's
+    distribution is scored exactly; a target that the filter removes gets ``-inf``.
+
+    Targets are right-padded; a padded position is never attended by a real one,
+    so the padding value does not matter and is masked out of the sum.
+    """
+    device = last_logprobs.device
+    lengths = torch.tensor([len(t) for t in target_ids], device=device)
+    width = int(lengths.max())
+    ids = torch.zeros(len(target_ids), width, dtype=torch.long, device=device)
+    for row, target in enumerate(target_ids):
+        ids[row, :len(target)] = torch.tensor(target, device=device)
+    first = last_logprobs[ids[:, 0]]
+    if width == 1:
+        return first
+    prompt_len = kv[0][0].shape[-2]
+    inputs = ids[:, :-1]
+    positions = torch.arange(prompt_len, prompt_len + width - 1, device=device).expand_as(inputs)
+    logits = model(input_ids=inputs, past_key_values=expanded_cache(model, kv, len(target_ids)),
+                   attention_mask=torch.ones(len(target_ids), prompt_len + width - 1, device=device,
+                                             dtype=torch.long),
+                   position_ids=positions, use_cache=True).logits
+    picked = warped_logprobs(logits, temperature, top_p, min_p).gather(-1, ids[:, 1:, None])[..., 0]
+    mask = torch.arange(1, width, device=device)[None, :] < lengths[:, None]
+    return first + torch.where(mask, picked, torch.zeros_like(picked)).sum(-1)
+
+
+def accumulate_task_gradients(model, prompt_ids: list[int], target_ids: list[list[int]],
+                              p_star: torch.Tensor, batch_size: int, scale: float = 1.0) -> float:
+    """Add ``scale * d L / d params`` for one prompt to ``.grad``; return ``scale * L``.
+
+    The prompt (with the targets' common prefix, see ``scoring.folded_prompt_state``) runs
+    once; its keys/values are detached into leaf tensors, mini-batches of targets of similar
+    length back-propagate into them, and their summed gradient goes through the prompt once.
+    """
+    prefix_logprob, last_logprobs, kv, rests = folded_prompt_state(model, prompt_ids, target_ids)
+    roots = [prefix_logprob, last_logprobs] + [t for pair in kv for t in pair]
+    leaves = [t.detach().requires_grad_() for t in roots]
+    leaf_kv = list(zip(leaves[2::2], leaves[3::2]))
+    order = length_order(rests)
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        logprobs = leaves[0] + batch_logprobs(model, leaves[1], leaf_kv, [rests[k] for k in chunk])
+        loss = scale * distribution_matching_loss(logprobs, p_star[chunk])
+        loss.backward()
+        total += loss.item()
+    pairs = [(root, leaf.grad) for root, leaf in zip(roots, leaves) if leaf.grad is not None]
+    torch.autograd.backward([r for r, _ in pairs], [g for _, g in pairs])
+    return total

@@ -1,0 +1,266 @@
+"""Trie-packed exact scoring: every distinct token prefix runs through the model once.
+
+Scoring a target set (and a tuning step, which is scoring plus a backward pass) needs
+``log p(y|x) = sum_i log p(y_i | x, y_<i)`` for every target ``y`` of every prompt ``x``.
+The sequences ``x + y`` share prefixes: a prompt is shared by all its targets, the targets
+all start with ``{``, ``{1`` begins ``{1}``, ``{10}`` and ``{100}``, and prompts share the
+chat template's system message. The fewest tokens any method must run are the distinct
+proper prefixes of those sequences, once each: the nodes of a trie.
+
+This module runs exactly those (up to the splits into rows). The sequences, sorted, are
+cut into rows of at most ``row_width`` trie nodes; a row lays its trie out as one sequence
+in which a node attends to itself and its ancestors only (a 4D attention mask) and sits at
+its position in the original sequence, so each node computes exactly what it computes in
+the full sequence. Rows are batched into forward passes of about ``tokens_per_pass`` tokens,
+which bounds memory however many targets there are; the output head runs only at nodes
+that predict a target token.
+
+Example::
+
+    queries = [Query(prompt_ids, target_ids) for prompt_ids in encoded.prompt_ids]
+    with torch.no_grad():
+        per_query = packed_logprobs(model, queries)       # list of (T,) tensors, log p(y|x)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .decoding import warped_logprobs
+
+ROW_WIDTH = 256          # trie nodes per packed row: attention cost grows with its square
+TOKENS_PER_PASS = 1024   # tokens per forward pass (rows x width): memory grows with it
+
+
+@dataclass
+class Query:
+    """A prompt and the targets to score after it (token ids; each target ends where its answer ends)."""
+    prompt_ids: list[int]
+    target_ids: list[list[int]]
+
+
+@dataclass
+class Trie:
+    """The trie of some token sequences: node ``i`` is a distinct proper prefix ``s[:k]``.
+
+    ``tokens[i]`` is that prefix's last token (the node's input), ``depths[i] = k - 1`` its
+    position, ``parents[i]`` the node of ``s[:k-1]`` (``-1`` at the root). ``paths[j]`` lists,
+    for sequence ``j``, the node whose output predicts each of its scored tokens
+    (``s[k]`` is predicted at node ``s[:k]``). Parents always come before their children.
+    """
+    tokens: list[int] = field(default_factory=list)
+    depths: list[int] = field(default_factory=list)
+    parents: list[int] = field(default_factory=list)
+    paths: list[list[int]] = field(default_factory=list)
+    index: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def add(self, sequence: list[int], scored_from: int) -> None:
+        """Insert ``sequence``; its tokens from ``scored_from`` on are the ones to score."""
+        path, parent = [], -1
+        for k in range(1, len(sequence)):
+            key = tuple(sequence[:k])
+            node = self.index.get(key)
+            if node is None:
+                node = self.index[key] = len(self.tokens)
+                self.tokens.append(sequence[k - 1])
+                self.depths.append(k - 1)
+                self.parents.append(parent)
+            parent = node
+            if k >= scored_from:
+                path.append(node)
+        self.paths.append(path)
+
+    def ancestors(self) -> np.ndarray:
+        """``(n, n)`` boolean: row ``i`` is true at node ``i`` and every ancestor of it."""
+        mask = np.zeros((len(self), len(self)), dtype=bool)
+        for node, parent in enumerate(self.parents):
+            if parent >= 0:
+                mask[node] = mask[parent]
+            mask[node, node] = True
+        return mask
+
+
+def trie_size(sequences: list[list[int]]) -> int:
+    """Nodes of the trie of ``sequences``: the fewest tokens that score all of them."""
+    return len({tuple(s[:k]) for s in sequences for k in range(1, len(s))})
+
+
+@dataclass
+class _Row:
+    trie: Trie = field(default_factory=Trie)
+    members: list[tuple[int, int]] = field(default_factory=list)  # (query, target) per sequence
+
+
+def _shared_lengths(sequences: list[list[int]]) -> list[int]:
+    """For sorted sequences: how many of each one's trie nodes the previous one already has."""
+    shared = [0]
+    for previous, sequence in zip(sequences, sequences[1:]):
+        common = 0
+        for a, b in zip(previous, sequence):
+            if a != b:
+                break
+            common += 1
+        shared.append(min(common, len(previous) - 1))
+    return shared
+
+
+def _cut(sequences: list[list[int]], shared: list[int], width: int) -> list[int]:
+    """Greedy cut of sorted sequences into rows of at most ``width`` trie nodes: the start index of each row."""
+    starts, nodes = [0], len(sequences[0]) - 1
+    for i in range(1, len(sequences)):
+        nodes += len(sequences[i]) - 1 - shared[i]
+        if nodes > width:
+            starts.append(i)
+            nodes = len(sequences[i]) - 1
+    return starts
+
+
+def pack_rows(queries: list[Query], row_width: int = ROW_WIDTH) -> list[_Row]:
+    """Sort every ``prompt + target`` sequence and cut the list into tries of at most
+    ``row_width`` nodes, as even in size as that number of rows allows (a sequence longer
+    than that gets a row of its own). Sorting keeps shared prefixes in the same row, so
+    little is computed twice; even rows waste little padding when batched."""
+    items = sorted(((list(query.prompt_ids) + list(target), q, j)
+                    for q, query in enumerate(queries) for j, target in enumerate(query.target_ids)),
+                   key=lambda item: item[0])
+    sequences = [sequence for sequence, _, _ in items]
+    shared = _shared_lengths(sequences)
+    starts = _cut(sequences, shared, row_width)
+    low, high = 1, row_width  # the narrowest width that still needs no more rows
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if len(_cut(sequences, shared, middle)) <= len(starts) else (middle + 1, high)
+    starts = _cut(sequences, shared, low)
+    rows = []
+    for start, end in zip(starts, starts[1:] + [len(items)]):
+        row = _Row()
+        for sequence, q, j in items[start:end]:
+            row.trie.add(sequence, len(queries[q].prompt_ids))
+            row.members.append((q, j))
+        rows.append(row)
+    return rows
+
+
+def _passes(rows: list[_Row], tokens_per_pass: int) -> list[list[_Row]]:
+    """Rows, longest first, grouped so a pass holds about ``tokens_per_pass`` tokens, padding included."""
+    passes, current = [], []
+    for row in sorted(rows, key=lambda r: -len(r.trie)):
+        if current and (len(current) + 1) * len(current[0].trie) > tokens_per_pass:
+            passes.append(current)
+            current = []
+        current.append(row)
+    return passes + ([current] if current else [])
+
+
+def plan_passes(queries: list[Query], row_width: int = ROW_WIDTH,
+                tokens_per_pass: int = TOKENS_PER_PASS) -> list[list[_Row]]:
+    """The forward passes that score every target of every query."""
+    for name, value in (("row_width", row_width), ("tokens_per_pass", tokens_per_pass)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer (tokens), got {value!r}")
+    empty = [q for q, query in enumerate(queries) if not query.target_ids or not all(query.target_ids)]
+    if empty:
+        raise ValueError(f"queries {empty} have no targets or an empty target: every target needs at least one token")
+    return _passes(pack_rows(queries, row_width), tokens_per_pass)
+
+
+def passes_tokens(passes: list[list[_Row]]) -> int:
+    """Tokens a plan runs through the model, padding included."""
+    return sum(len(rows) * max(len(row.trie) for row in rows) for rows in passes)
+
+
+def _layout(rows: list[_Row], device):
+    """Input ids, positions and attention permission ``(R, 1, W, W)`` of a pass. A node sees
+    itself and its ancestors; padding sees only itself (a fully masked row would give NaN)."""
+    width = max(len(row.trie) for row in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    positions = torch.zeros_like(ids)
+    allowed = torch.eye(width, dtype=torch.bool).repeat(len(rows), 1, 1)
+    for r, row in enumerate(rows):
+        n = len(row.trie)
+        ids[r, :n] = torch.tensor(row.trie.tokens)
+        positions[r, :n] = torch.tensor(row.trie.depths)
+        allowed[r, :n, :n] = torch.from_numpy(row.trie.ancestors())
+    return ids.to(device), positions.to(device), allowed[:, None].to(device)
+
+
+def _decoder_and_head(model):
+    """The model's transformer body, and a function from its hidden states to logits.
+
+    Running the head only where a log-probability is needed saves much of its cost.
+    Gemma-2 style final-logit soft-capping is applied as the model's ``forward`` would."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head, cap = base.get_output_embeddings(), getattr(base.config, "final_logit_softcapping", None)
+
+    def logits(hidden):
+        out = head(hidden)
+        return out if cap is None else torch.tanh(out / cap) * cap
+    return base.get_decoder(), logits
+
+
+def _pass_logprobs(model, queries: list[Query], rows: list[_Row], warp: dict):
+    """One forward pass: ``(queries, targets, log p(y|x))`` as three aligned 1-D tensors/lists."""
+    device = model.get_input_embeddings().weight.device
+    decoder, head = _decoder_and_head(model)
+    ids, positions, allowed = _layout(rows, device)
+    dtype = model.get_input_embeddings().weight.dtype
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
+    hidden = decoder(input_ids=ids, position_ids=positions, attention_mask=mask, use_cache=False).last_hidden_state
+    width = ids.shape[1]
+    needed = sorted({r * width + node for r, row in enumerate(rows) for path in row.trie.paths for node in path})
+    head_row = {flat: k for k, flat in enumerate(needed)}
+    logprobs = warped_logprobs(head(hidden.reshape(-1, hidden.shape[-1])[torch.tensor(needed, device=device)]),
+                               **warp)
+    picks, tokens, slots, members = [], [], [], []
+    for r, row in enumerate(rows):
+        for (q, j), path in zip(row.members, row.trie.paths):
+            picks += [head_row[r * width + node] for node in path]
+            tokens += queries[q].target_ids[j]
+            slots += [len(members)] * len(path)
+            members.append((q, j))
+    picked = logprobs[torch.tensor(picks, device=device), torch.tensor(tokens, device=device)]
+    totals = torch.zeros(len(members), device=device, dtype=picked.dtype).index_add(
+        0, torch.tensor(slots, device=device), picked)
+    return members, totals
+
+
+def packed_logprobs(model, queries: list[Query], row_width: int = ROW_WIDTH, tokens_per_pass: int = TOKENS_PER_PASS,
+                    temperature: float = 1.0, top_p: float = 1.0, min_p: float | None = None) -> list[torch.Tensor]:
+    """``log p(y|x)`` of every target of every query: one ``(T,)`` tensor per query, in target order.
+
+    With ``temperature`` != 1, ``top_p`` or ``min_p`` it is the probability under sampling with
+    that decoding (``-inf`` for a target the filter makes impossible), as in ``decoding``.
+    Run it under ``torch.no_grad()`` unless you back-propagate (see :func:`accumulate_gradients`).
+    """
+    warp = dict(temperature=temperature, top_p=top_p, min_p=min_p)
+    device = model.get_input_embeddings().weight.device
+    totals = [torch.zeros(len(q.target_ids), device=device) for q in queries]
+    for rows in plan_passes(queries, row_width, tokens_per_pass):
+        members, logprobs = _pass_logprobs(model, queries, rows, warp)
+        for (q, j), value in zip(members, logprobs.float()):
+            totals[q][j] = value
+    return totals
+
+
+def accumulate_gradients(model, queries: list[Query], weights: list[torch.Tensor], row_width: int = ROW_WIDTH,
+                         tokens_per_pass: int = TOKENS_PER_PASS) -> list[float]:
+    """Add ``d/dparams sum_q -sum_y weights[q][y] log p(y | x_q)`` to ``.grad``; return each query's term.
+
+    Each pass is back-propagated as soon as it is done, so only one pass's activations are
+    alive at a time: memory is bounded by ``tokens_per_pass``, not by the number of targets.
+    """
+    losses = [0.0] * len(queries)
+    for rows in plan_passes(queries, row_width, tokens_per_pass):
+        members, logprobs = _pass_logprobs(model, queries, rows, {})
+        device = logprobs.device
+        weight = torch.stack([weights[q][j] for q, j in members]).to(device)
+        terms = -(weight * logprobs)
+        terms.sum().backward()
+        for (q, _), term in zip(members, terms.tolist()):
+            losses[q] += term
+    return losses

@@ -1,0 +1,69 @@
+"""The trie that scores every target once per distinct prefix, and how it is cut into rows and passes."""
+import pytest
+import torch
+from transformers import Gemma2Config, Gemma2ForCausalLM
+
+from diffuse_utils import encode_task
+from diffuse_utils.packing import Query, Trie, pack_rows, packed_logprobs, passes_tokens, plan_passes, trie_size
+from diffuse_utils.scoring import naive_logprobs
+
+
+def test_trie_nodes_parents_and_paths_by_hand():
+    trie = Trie()
+    trie.add([5, 1, 2], scored_from=1)   # prompt [5], target [1, 2]
+    trie.add([5, 1, 3, 4], scored_from=1)
+    assert trie.tokens == [5, 1, 3] and trie.depths == [0, 1, 2] and trie.parents == [-1, 0, 1]
+    assert trie.paths == [[0, 1], [0, 1, 2]]  # [5] predicts 1; [5, 1] predicts 2 or 3; [5, 1, 3] predicts 4
+    assert trie.ancestors().tolist() == [[True, False, False], [True, True, False], [True, True, True]]
+    assert trie_size([[5, 1, 2], [5, 1, 3, 4]]) == 3
+
+
+def test_rows_hold_every_target_once_within_width(tokenizer, small_task):
+    encoded = encode_task(tokenizer, small_task)
+    queries = [Query(prompt, encoded.target_ids) for prompt in encoded.prompt_ids]
+    for width in (25, 40, 1000):
+        rows = pack_rows(queries, width)
+        members = [m for row in rows for m in row.members]
+        assert sorted(members) == [(q, j) for q in range(2) for j in range(5)]
+        longest = max(len(p) + len(t) - 1 for p in encoded.prompt_ids for t in encoded.target_ids)
+        assert all(len(row.trie) <= max(width, longest) for row in rows)
+    # one row: the prompts' shared chat template is run once, so fewer tokens than the prompts alone
+    one_row = pack_rows(queries, 1000)
+    assert len(one_row) == 1
+    assert len(one_row[0].trie) == trie_size([p + t for p in encoded.prompt_ids for t in encoded.target_ids])
+    assert len(one_row[0].trie) < sum(map(len, encoded.prompt_ids)) + sum(map(len, encoded.target_ids))
+    passes = plan_passes(queries, row_width=40, tokens_per_pass=80)
+    assert passes_tokens(passes) >= sum(len(row.trie) for rows in passes for row in rows)
+    assert all(len(rows) * max(len(r.trie) for r in rows) <= 80 or len(rows) == 1 for rows in passes)
+
+
+def test_packed_scoring_of_several_prompts_equals_naive(tiny_model, tokenizer, small_task):
+    encoded = encode_task(tokenizer, small_task)
+    queries = [Query(prompt, encoded.target_ids[k:]) for k, prompt in enumerate(encoded.prompt_ids)]
+    with torch.no_grad():
+        for row_width, tokens_per_pass in ((20, 45), (256, 1024)):
+            scores = packed_logprobs(tiny_model, queries, row_width, tokens_per_pass)
+            for query, score in zip(queries, scores):
+                torch.testing.assert_close(score, naive_logprobs(tiny_model, query.prompt_ids, query.target_ids),
+                                           atol=1e-5, rtol=0)
+
+
+def test_soft_capped_head_is_applied_as_the_model_does(tokenizer, small_task):
+    """Gemma-2 caps its logits in forward(); the packed path runs the head itself and must do the same."""
+    torch.manual_seed(0)
+    config = Gemma2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, head_dim=8, final_logit_softcapping=0.5,
+                          max_position_embeddings=256)
+    model = Gemma2ForCausalLM(config).eval()
+    encoded = encode_task(tokenizer, small_task)
+    with torch.no_grad():
+        packed = packed_logprobs(model, [Query(encoded.prompt_ids[0], encoded.target_ids)])[0]
+        naive = naive_logprobs(model, encoded.prompt_ids[0], encoded.target_ids)
+    torch.testing.assert_close(packed, naive, atol=1e-5, rtol=0)
+
+
+def test_bad_pass_sizes_and_empty_targets_are_refused():
+    with pytest.raises(ValueError, match="tokens_per_pass must be a positive integer"):
+        plan_passes([Query([1, 2], [[3]])], tokens_per_pass=0)
+    with pytest.raises(ValueError, match="queries \\[0\\] have no targets or an empty target"):
+        plan_passes([Query([1, 2], [[3], []])])
