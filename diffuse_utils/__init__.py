@@ -1,8 +1,8 @@
 """diffuse_utils: the code behind the book "Forcing Diffuse Distributions out of Language Models".
 
 Modules, one concern each: ``models`` (loading), ``tasks`` (prompt + targets +
-weights), ``encoding`` (chat templates, prefix-free targets), ``scoring`` (exact
-target log-probs), ``sampling``, ``metrics``, ``tuning`` (loss, LoRA, loop),
+weights), ``encoding`` (chat templates, prefix-free targets), ``packing`` (targets as
+tries, each shared token prefix run once), ``scoring`` (exact target log-probs), ``sampling``, ``metrics``, ``tuning`` (loss, LoRA, loop),
 ``suite`` (the six task families), ``evaluation`` (held-out evaluation, leave-one-out),
 ``baselines`` (decoding knobs, Verbalized Sampling), ``utility`` (offline cost-of-tuning proxies),
 ``biographies`` (Section 6: prompt, parser, per-attribute figures, Tuned-ID targets) and ``places``
