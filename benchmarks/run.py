@@ -20,6 +20,7 @@
 """
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -80,16 +81,19 @@ def naive_logprobs_batched(model, prompt_ids, target_ids):
 
 
 def naive_step(model, encoded, batch_size):
-    loss, tokens = 0.0, 0
+    """Returns the loss of each (task, prompt) pair and the tokens processed; so do the other steps."""
+    losses, tokens = [], 0
     for item in encoded:
         p_star = torch.tensor(item.task.probabilities, dtype=torch.float32)
         for prompt in item.prompt_ids:
+            loss = 0.0
             for start in range(0, len(item.target_ids), batch_size):
                 logprobs, n = naive_logprobs_batched(model, prompt, item.target_ids[start:start + batch_size])
                 batch_loss = distribution_matching_loss(logprobs, p_star[start:start + batch_size]) / len(item.prompt_ids)
                 batch_loss.backward()
                 loss, tokens = loss + batch_loss.item(), tokens + n
-    return loss, tokens
+            losses.append(loss)
+    return losses, tokens
 
 
 def padded_tokens(target_ids, batch_size):
@@ -100,10 +104,11 @@ def padded_tokens(target_ids, batch_size):
 
 def unfolded_step(model, encoded, batch_size):
     """The package's first version: prompt once, targets in their given order, no prefix folding."""
-    loss, tokens = 0.0, 0
+    losses, tokens = [], 0
     for item in encoded:
         p_star = torch.tensor(item.task.probabilities, dtype=torch.float32)
         for prompt in item.prompt_ids:
+            loss = 0.0
             last, kv = prompt_state(model, prompt)
             roots = [last] + [t for pair in kv for t in pair]
             leaves = [t.detach().requires_grad_() for t in roots]
@@ -116,21 +121,22 @@ def unfolded_step(model, encoded, batch_size):
             pairs = [(r, leaf.grad) for r, leaf in zip(roots, leaves) if leaf.grad is not None]
             torch.autograd.backward([r for r, _ in pairs], [g for _, g in pairs])
             tokens += len(prompt) + padded_tokens(item.target_ids, batch_size)
-    return loss, tokens
+            losses.append(loss)
+    return losses, tokens
 
 
 def shared_step(model, encoded, batch_size):
     """The second version: prompt + common target prefix once, length-sorted target mini-batches."""
-    loss, tokens = 0.0, 0
+    losses, tokens = [], 0
     for item in encoded:
         p_star = torch.tensor(item.task.probabilities, dtype=torch.float32)
         common = common_prefix_length(item.target_ids)
         rests = [t[common:] for t in item.target_ids]
         for prompt in item.prompt_ids:
-            loss += accumulate_task_gradients(model, prompt, item.target_ids, p_star, batch_size,
-                                              1 / len(item.prompt_ids))
+            losses.append(accumulate_task_gradients(model, prompt, item.target_ids, p_star, batch_size,
+                                                    1 / len(item.prompt_ids)))
             tokens += len(prompt) + common + padded_tokens([rests[k] for k in length_order(rests)], batch_size)
-    return loss, tokens
+    return losses, tokens
 
 
 def packed_step(model, encoded, batch_size):
@@ -142,7 +148,7 @@ def packed_step(model, encoded, batch_size):
         for prompt in item.prompt_ids:
             queries.append(Query(prompt, item.target_ids))
             weights.append(p_star / len(item.prompt_ids))
-    return sum(accumulate_gradients(model, queries, weights)), passes_tokens(plan_passes(queries))
+    return list(accumulate_gradients(model, queries, weights)), passes_tokens(plan_passes(queries))
 
 
 def minimum_tokens(encoded) -> int:
@@ -165,10 +171,11 @@ def measure_tuning(task_name: str, method: str, repeats: int, batch_size: int = 
     for _ in range(repeats + 1):  # the first run warms up
         model.zero_grad(set_to_none=True)
         start = time.perf_counter()
-        loss, tokens = step(model, encoded, batch_size)
+        losses, tokens = step(model, encoded, batch_size)
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"task": task_name, "method": method, "seconds": statistics.median(times[1:]), "loss": loss,
+    return {"task": task_name, "method": method, "seconds": statistics.median(times[1:]),
+            "loss": sum(losses), "prompt_losses": [float(x) for x in losses],
             "tokens": tokens, "minimum_tokens": minimum_tokens(encoded),
             "sequence_trie_tokens": trie_size([p + t for item in encoded for p in item.prompt_ids for t in item.target_ids]),
             "peak_rss_mb": peak / 1024, "peak_rss_increase_mb": (peak - rss_before) / 1024}
@@ -221,6 +228,20 @@ def measure_exact_vs_sampled(n: int = 1000) -> dict:
             "valid_rate": du.valid_rate(answers, set(rng.targets))}
 
 
+def machine() -> dict:
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "model": "SmolLM2-135M-Instruct (float32, CPU)"}
+
+
+def save(results: dict, output: Path) -> None:
+    """Write the results in a fixed key order, through a temporary file so a kill never leaves half a file."""
+    order = ["machine", "tuning_step", "exact_vs_sampled", "sampling"]
+    partial = output.with_suffix(".json.partial")
+    partial.write_text(json.dumps({key: results[key] for key in order if key in results}, indent=2))
+    partial.replace(output)
+
+
 def in_subprocess(*args) -> dict:
     out = subprocess.run([sys.executable, __file__, "--one", *args], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -240,25 +261,23 @@ def main() -> int:
                   "sampling": lambda: measure_sampling(rest[0]), "exact": measure_exact_vs_sampled}[kind]()
         print(json.dumps(result))
         return 0
-    torch_threads = torch.get_num_threads()
     results = json.loads(args.output.read_text()) if args.output.exists() and args.parts != PARTS else {}
+    results["machine"] = machine()
     if "tuning" in args.parts:
         results["tuning_step"] = []
         for task_name in task_sets():
             for method in METHODS:
                 print(f"tuning step: {task_name}, {method}", flush=True)
                 results["tuning_step"].append(in_subprocess("tuning", task_name, method, str(args.repeats)))
+                save(results, args.output)  # an interrupted run keeps what it measured
     if "exact" in args.parts:
         print("exact vs sampled", flush=True)
         results["exact_vs_sampled"] = in_subprocess("exact")
+        save(results, args.output)
     if "sampling" in args.parts:
         print("sampling throughput", flush=True)
         results["sampling"] = [in_subprocess("sampling", case) for case in SAMPLING_CASES]
-    results["machine"] = {"cpu": platform.processor() or platform.machine(), "cores": __import__("os").cpu_count(),
-                          "torch_threads": torch_threads, "torch": torch.__version__,
-                          "python": platform.python_version(), "model": "SmolLM2-135M-Instruct (float32, CPU)"}
-    order = ["machine", "tuning_step", "exact_vs_sampled", "sampling"]
-    args.output.write_text(json.dumps({key: results[key] for key in order if key in results}, indent=2))
+    save(results, args.output)
     print(f"wrote {args.output}")
     return 0
 
