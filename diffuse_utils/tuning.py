@@ -93,8 +93,8 @@ def tune(model, tokenizer, tasks: list[Task], steps: int = 50, lr: float = 5e-5,
     """Fine-tune LoRA adapters so the model's distribution over each task's targets matches ``p*``.
 
     steps: passes over all tasks' prompts (the paper: up to 50). lr: AdamW learning rate
-    (paper 5e-5; ~5e-4 suits the 135M model). tokens_per_pass: tokens per forward pass (the
-    paper's 32 targets per batch, as one trie; lower it if memory runs out, raise it on a big GPU).
+    (paper 5e-5; ~5e-4 suits the 135M model). tokens_per_pass: tokens per forward pass, in place
+    of the paper's batches of 32 targets (lower it if memory runs out, raise it on a big GPU).
     target_modules: LoRA targets, default the paper's q,k,v,o,gate,up,down (or "all-linear").
     early_stop_gamma: stop once loss <= (1 + gamma) * sum_tasks H(p*) (paper: 0.2 for open sets).
     tasks_per_step, targets_per_step: for many tasks on a small budget, each step uses a
