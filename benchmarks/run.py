@@ -152,12 +152,8 @@ def packed_step(model, encoded, batch_size):
 
 
 def minimum_tokens(encoded) -> int:
-    """|prompt| + distinct non-empty proper prefixes of the target ids (a trie's inner nodes)."""
-    total = 0
-    for item in encoded:
-        prefixes = {tuple(t[:k]) for t in item.target_ids for k in range(1, len(t))}
-        total += sum(len(p) for p in item.prompt_ids) + len(prefixes) * len(item.prompt_ids)
-    return total
+    """|prompt| + distinct non-empty proper prefixes of the target ids (a trie's inner nodes), per prompt."""
+    return sum(len(prompt) + trie_size(item.target_ids) for item in encoded for prompt in item.prompt_ids)
 
 
 def measure_tuning(task_name: str, method: str, repeats: int, batch_size: int = 32) -> dict:
