@@ -8,7 +8,7 @@ tries, each shared token prefix run once), ``scoring`` (exact target log-probs),
 ``biographies`` (Section 6: prompt, parser, per-attribute figures, Tuned-ID targets) and ``places``
 (offline geocoding, world outline); the last two are imported by name (``from diffuse_utils import biographies``).
 """
-from .evaluation import (SUITE_TUNING, cached_samples, diversity_figures, evaluate_family, evaluate_suite, family_means, leave_one_out_plan,
+from .evaluation import (SUITE_TUNING, cached_samples, cached_samples_timed, diversity_figures, evaluate_family, evaluate_suite, family_means, leave_one_out_plan,
                          suite_adapter, training_tasks)
 from .encoding import check_prefix_free, encode_prompt, encode_targets, encode_task, end_of_turn_ids
 from .metrics import (coverage, empirical_distribution, entropy, kl_divergence, kl_from_samples,

@@ -92,6 +92,33 @@ def cached_json_timed(output_dir, name: str, compute, **config):
     if path.exists():
         stored = json.loads(path.read_text(encoding="utf-8"))
         return stored["result"], stored.get("seconds")
+    return _compute_and_save(path, compute, config)
+
+
+def cached_prefix_timed(output_dir, name: str, n: int, compute, **config):
+    """``compute(n)``, a list whose ``i``-th item does not depend on ``n`` (like samples drawn from
+    per-sample random numbers, see ``sampling.sample_uniforms``), cached as
+    ``generations/<name>-<key>-n<n>.json`` where the key leaves out ``name`` and ``n``.
+
+    A saved list with the same key and at least ``n`` items, under any name, serves its first
+    ``n``: chapter 6's 25 base-model samples of a prompt are the first 25 of chapter 4's 100.
+    Returns ``(items, seconds)``; for a served prefix the seconds are prorated, ``n / len``."""
+    key = config_key(**config)
+    folder = Path(output_dir) / "generations"
+    path = folder / f"{name}-{key}-n{n}.json"
+    saved = sorted(((int(p.stem.rsplit("-n", 1)[1]), p) for p in folder.glob(f"*-{key}-n*.json")
+                    if p.stem.rsplit("-n", 1)[1].isdigit()), key=lambda pair: pair[0])
+    for size, candidate in saved:
+        if size >= n:
+            stored = json.loads(candidate.read_text(encoding="utf-8"))
+            seconds = stored.get("seconds")
+            return stored["result"][:n], (None if seconds is None else seconds * n / size)
+    return _compute_and_save(path, lambda: compute(n), {**config, "n": n})
+
+
+def _compute_and_save(path: Path, compute, config: dict):
+    """Run ``compute()``, write ``{config, result, seconds}`` to ``path`` through a ``.partial``
+    file (an interrupted run leaves nothing half-written), return ``(result, seconds)``."""
     start = time.perf_counter()
     result = compute()
     seconds = time.perf_counter() - start

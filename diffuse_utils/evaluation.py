@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .artifacts import adapter_fingerprint, cached_json_timed, cached_tune, model_id
+from .artifacts import adapter_fingerprint, cached_prefix_timed, cached_tune, model_id
 from .metrics import coverage, sample_entropy
 from .sampling import DECODING, braced_spans, parse_braces, sample
 from .scoring import score_prompts
@@ -46,19 +46,20 @@ def cached_samples_timed(output_dir, model, tokenizer, label: str, prompt: str, 
     """``(texts, seconds)``: ``n`` generations of ``prompt``, saved as JSON under ``output_dir`` and
     reused while the model, its adapter weights, the prompt and the settings are the same;
     ``seconds`` is how long sampling took when it ran.
-    ``label`` names the file (e.g. ``'base'``, ``'ID'``). temperature, top_p, min_p: the decoding;
-    response_prefix: text pre-filled in the answer (these are part of the key only when not the
-    plain temperature-1, no-prefix default, so older caches stay valid)."""
+    ``label`` names the file (e.g. ``'base'``, ``'ID'``) but is not part of the key: the same
+    settings under another label, or a larger ``n`` (whose first ``n`` samples are these), are
+    served from the cache. temperature, top_p, min_p: the decoding; response_prefix: text
+    pre-filled in the answer (part of the key only when not the plain default)."""
     defaults = {"temperature": 1.0, "top_p": 1.0, "min_p": None, "response_prefix": ""}
     options = {k: v for k, v in (("temperature", temperature), ("top_p", top_p), ("min_p", min_p),
                                  ("response_prefix", response_prefix)) if v != defaults[k]}
 
-    def draw():
-        return sample(model, tokenizer, prompt, n=n, seed=seed, max_new_tokens=max_new_tokens,
+    def draw(count):
+        return sample(model, tokenizer, prompt, n=count, seed=seed, max_new_tokens=max_new_tokens,
                       batch_size=batch_size, progress=progress, **options)
-    return cached_json_timed(output_dir, label, draw, model=model_id(model), adapter=adapter_fingerprint(model),
-                             prompt=prompt, n=n, seed=seed, max_new_tokens=max_new_tokens, dtype=str(model.dtype),
-                             decoding=DECODING, **options)
+    return cached_prefix_timed(output_dir, label, n, draw, model=model_id(model), adapter=adapter_fingerprint(model),
+                               prompt=prompt, seed=seed, max_new_tokens=max_new_tokens, dtype=str(model.dtype),
+                               decoding=DECODING, **options)
 
 
 def answer_figures(family: TaskFamily, subtask: str, texts: list[str], prompt: str = "") -> dict:

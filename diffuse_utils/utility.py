@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .sampling import sample
+from .sampling import greedy_completions
 from .suite import load_family, normalize_answer
 
 GENERAL_INSTRUCTIONS = [
@@ -75,12 +75,12 @@ def _named(answer: str, capital: str) -> bool:
 
 
 def qa_accuracy(model, tokenizer, questions: list[tuple[str, str]], max_new_tokens: int = 16,
-                progress: bool = False) -> dict:
+                batch_size: int = 32, progress: bool = False) -> dict:
     """Greedy answers to :data:`QA_TEMPLATE`; ``exact``: the answer is the capital (case, spacing and
-    end punctuation ignored); ``named``: the capital appears in the answer. ``answers`` lists them."""
-    answers = [sample(model, tokenizer, QA_TEMPLATE.format(country=country), n=1, temperature=0,
-                      max_new_tokens=max_new_tokens, progress=False)[0]
-               for country, _ in tqdm(questions, desc="capitals", disable=not progress)]
+    end punctuation ignored); ``named``: the capital appears in the answer. ``answers`` lists them.
+    ``batch_size`` questions are answered together (:func:`~diffuse_utils.sampling.greedy_completions`)."""
+    answers = greedy_completions(model, tokenizer, [QA_TEMPLATE.format(country=country) for country, _ in questions],
+                                 max_new_tokens, batch_size, progress)
     exact = [normalize_answer(a) == normalize_answer(c) for a, (_, c) in zip(answers, questions)]
     named = [_named(a, c) for a, (_, c) in zip(answers, questions)]
     return {"exact": float(np.mean(exact)), "named": float(np.mean(named)), "answers": answers}
@@ -88,5 +88,4 @@ def qa_accuracy(model, tokenizer, questions: list[tuple[str, str]], max_new_toke
 
 def greedy_answers(model, tokenizer, instructions=GENERAL_INSTRUCTIONS, max_new_tokens: int = 60) -> list[str]:
     """One greedy answer per instruction (deterministic: the same model gives the same text)."""
-    return [sample(model, tokenizer, instruction, n=1, temperature=0, max_new_tokens=max_new_tokens,
-                   progress=False)[0] for instruction in instructions]
+    return greedy_completions(model, tokenizer, list(instructions), max_new_tokens)

@@ -101,3 +101,24 @@ def test_cached_tune_records_its_tuning_time(tokenizer, tmp_path):
     assert history.attrs["tune_seconds"] > 0
     assert again.attrs["tune_seconds"] == pytest.approx(history.attrs["tune_seconds"])
     assert again.equals(history)
+
+
+def test_cached_samples_serve_a_prefix_of_a_larger_draw_under_any_label(tokenizer, tmp_path, monkeypatch):
+    from diffuse_utils import evaluation
+    model = make_tiny_model(len(tokenizer))
+    settings = dict(max_new_tokens=3, batch_size=4, progress=False)
+    five, seconds = evaluation.cached_samples_timed(tmp_path, model, tokenizer, "chapter-4", "Pick.", n=5, **settings)
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("sampled although a larger draw was cached")
+    monkeypatch.setattr(evaluation, "sample", no_sampling)
+    three, three_seconds = evaluation.cached_samples_timed(tmp_path, model, tokenizer, "chapter-6", "Pick.", n=3,
+                                                           **settings)
+    assert three == five[:3] and three_seconds == pytest.approx(seconds * 3 / 5)
+    with pytest.raises(AssertionError, match="sampled although"):   # more than was cached, or other settings
+        evaluation.cached_samples(tmp_path, model, tokenizer, "chapter-6", "Pick.", n=6, **settings)
+    with pytest.raises(AssertionError, match="sampled although"):
+        evaluation.cached_samples(tmp_path, model, tokenizer, "chapter-6", "Pick.", n=3, temperature=2.0, **settings)
+    monkeypatch.undo()
+    assert evaluation.sample(model, tokenizer, "Pick.", n=3, batch_size=1, max_new_tokens=3,
+                             progress=False) == three   # what sampling gives anyway

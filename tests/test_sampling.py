@@ -21,6 +21,13 @@ def test_same_seed_same_samples(tiny_model, tokenizer):
     assert first != sample(tiny_model, tokenizer, "Pick.", seed=2, **kwargs)
 
 
+def test_a_sample_depends_on_neither_the_batch_size_nor_how_many_are_drawn(tiny_model, tokenizer):
+    kwargs = dict(max_new_tokens=5, seed=1, progress=False)
+    seven = sample(tiny_model, tokenizer, "Pick.", n=7, batch_size=3, **kwargs)
+    assert sample(tiny_model, tokenizer, "Pick.", n=7, batch_size=7, **kwargs) == seven
+    assert sample(tiny_model, tokenizer, "Pick.", n=4, batch_size=2, **kwargs) == seven[:4]
+
+
 def test_batch_size_does_not_change_greedy_output(tiny_model, tokenizer):
     greedy = [sample(tiny_model, tokenizer, "Pick.", n=4, temperature=0, max_new_tokens=6, batch_size=b,
                      progress=False) for b in (1, 4)]
@@ -88,7 +95,8 @@ def test_rows_that_stop_leave_the_batch_without_disturbing_the_others(tiny_model
     monkeypatch.setattr(sampling, "_next_tokens", choose)
     prompt = encode_prompt(tokenizer, "Pick.")
     last, kv = sampling.prompt_state(tiny_model, prompt)
-    rows = sampling._generate_batch(tiny_model, last, kv, 4, torch.tensor([stop]), 4, (1.0, 1.0, None), None)
+    rows = sampling._generate_batch(tiny_model, last, kv, 4, torch.tensor([stop]), 4, (1.0, 1.0, None),
+                                    torch.rand(4, 4, dtype=torch.float64))
     assert rows[1] == [150, stop] and [len(x) for x in seen] == [4, 4, 3, 3]
     for position, row in enumerate((0, 2, 3)):
         assert len(rows[row]) == 4
@@ -96,3 +104,40 @@ def test_rows_that_stop_leave_the_batch_without_disturbing_the_others(tiny_model
             alone = tiny_model(input_ids=torch.tensor([prompt + rows[row]])).logits[0, len(prompt) + 1:-1]
         torch.testing.assert_close(torch.stack([step[position] for step in seen[2:]]), alone.float(),
                                    rtol=1e-4, atol=1e-4)
+
+
+def test_draw_tokens_follows_the_probabilities_and_never_draws_a_zero():
+    from diffuse_utils.sampling import draw_tokens
+    probs = torch.tensor([[0.5, 0.0, 0.3, 0.2]]).expand(40000, -1)
+    uniforms = torch.rand(40000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    counts = torch.bincount(draw_tokens(probs, uniforms), minlength=4).double() / 40000
+    assert counts[1] == 0
+    torch.testing.assert_close(counts, torch.tensor([0.5, 0.0, 0.3, 0.2], dtype=torch.float64), atol=0.01, rtol=0)
+    assert torch.equal(draw_tokens(probs * 7, uniforms), draw_tokens(probs, uniforms))  # only the ratios matter
+    # the cumulative sums are 0.5, 0.5, 0.8, 1.0: u = 0.5 falls past token 0 and skips the empty token 1
+    edges = torch.tensor([0.0, 0.4999, 0.5, 0.7999, 0.8, 0.9999], dtype=torch.float64)
+    assert draw_tokens(probs[:6], edges).tolist() == [0, 0, 2, 2, 3, 3]
+
+
+def test_preallocated_cache_refuses_to_grow_past_its_room(tiny_model, tokenizer):
+    from diffuse_utils import encode_prompt
+    from diffuse_utils import sampling
+    _, kv = sampling.prompt_state(tiny_model, encode_prompt(tokenizer, "Pick."))
+    cache = sampling.preallocated_cache(tiny_model, kv, batch=2, new_tokens=1)
+    layer = cache.layers[0]
+    step = torch.zeros(2, *kv[0][0].shape[1:2], 1, kv[0][0].shape[-1])
+    keys, _ = layer.update(step, step)
+    assert keys.shape[-2] == kv[0][0].shape[-2] + 1 and torch.equal(keys[0, :, :-1], kv[0][0][0])
+    with pytest.raises(RuntimeError, match="holds .* positions"):
+        layer.update(step, step)
+
+
+def test_greedy_completions_match_one_prompt_at_a_time(tiny_model, tokenizer):
+    from diffuse_utils.sampling import greedy_completions
+    prompts = ["Pick.", "Pick a number, any number at all, between one and ten.", "Say hi."]  # different lengths
+    alone = [sample(tiny_model, tokenizer, p, n=1, temperature=0, max_new_tokens=6, progress=False)[0]
+             for p in prompts]
+    assert greedy_completions(tiny_model, tokenizer, prompts, max_new_tokens=6, batch_size=3) == alone
+    assert greedy_completions(tiny_model, tokenizer, prompts, max_new_tokens=6, batch_size=2) == alone
+    with pytest.raises(ValueError, match="batch_size and max_new_tokens must be >= 1"):
+        greedy_completions(tiny_model, tokenizer, prompts, batch_size=0)
