@@ -8,10 +8,17 @@ The package now packs every ``prompt + target`` sequence into tries (``diffuse_u
 from __future__ import annotations
 
 import torch
+from transformers import DynamicCache
 
 from diffuse_utils.decoding import warped_logprobs
-from diffuse_utils.scoring import expanded_cache
 from diffuse_utils.tuning import distribution_matching_loss
+
+
+def expanded_cache(model, kv, batch: int) -> DynamicCache:
+    """A fresh cache holding the prompt's keys/values for ``batch`` rows (the package's sampler before it
+    preallocated its cache; the library copies the broadcast rows on the first update)."""
+    data = [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in kv]
+    return DynamicCache(data, config=model.config)
 
 
 def common_prefix_length(target_ids: list[list[int]]) -> int:

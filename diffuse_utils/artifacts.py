@@ -106,8 +106,8 @@ def cached_prefix_timed(output_dir, name: str, n: int, compute, **config):
     key = config_key(**config)
     folder = Path(output_dir) / "generations"
     path = folder / f"{name}-{key}-n{n}.json"
-    saved = sorted(((int(p.stem.rsplit("-n", 1)[1]), p) for p in folder.glob(f"*-{key}-n*.json")
-                    if p.stem.rsplit("-n", 1)[1].isdigit()), key=lambda pair: pair[0])
+    sizes = {candidate: candidate.stem.rsplit("-n", 1)[1] for candidate in folder.glob(f"*-{key}-n*.json")}
+    saved = sorted((int(size), candidate) for candidate, size in sizes.items() if size.isdigit())
     for size, candidate in saved:
         if size >= n:
             stored = json.loads(candidate.read_text(encoding="utf-8"))

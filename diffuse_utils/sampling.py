@@ -156,6 +156,12 @@ def _generate_batch(model, last_logprobs, kv, batch, stop_ids, max_new_tokens, w
     return rows
 
 
+def _stop_tokens(tokenizer, device) -> tuple[set[int], torch.Tensor]:
+    """The ids that end an answer (end of turn, end of sequence), as a set and as a tensor on ``device``."""
+    stop = set(end_of_turn_ids(tokenizer)) | ({tokenizer.eos_token_id} - {None})
+    return stop, torch.tensor(sorted(stop), device=device)
+
+
 def _decode(tokenizer, token_ids: list[int], stop_ids: set[int]) -> str:
     """Text up to the first stop token. Other special tokens stay visible (e.g. ``<|endoftext|>``):
     hiding them would make ``{1}<|endoftext|>`` look like the clean answer ``{1}``."""
@@ -178,8 +184,7 @@ def sample(model, tokenizer, prompt: str, n: int = 1000, temperature: float = 1.
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0 (0 = greedy); got {temperature}.")
     device = model.get_input_embeddings().weight.device
-    stop = set(end_of_turn_ids(tokenizer)) | ({tokenizer.eos_token_id} - {None})
-    stop_ids = torch.tensor(sorted(stop), device=device)
+    stop, stop_ids = _stop_tokens(tokenizer, device)
     uniforms = sample_uniforms(seed, n, max_new_tokens)
     last_logprobs, kv = prompt_state(model, encode_prompt(tokenizer, prompt, response_prefix))
     texts = []
@@ -205,8 +210,7 @@ def greedy_completions(model, tokenizer, prompts: list[str], max_new_tokens: int
     if batch_size < 1 or max_new_tokens < 1:
         raise ValueError(f"batch_size and max_new_tokens must be >= 1; got {batch_size}, {max_new_tokens}.")
     device = model.get_input_embeddings().weight.device
-    stop = set(end_of_turn_ids(tokenizer)) | ({tokenizer.eos_token_id} - {None})
-    stop_ids = torch.tensor(sorted(stop), device=device)
+    stop, stop_ids = _stop_tokens(tokenizer, device)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(stop)
     encoded = [encode_prompt(tokenizer, prompt) for prompt in prompts]
     texts = []

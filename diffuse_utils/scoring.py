@@ -4,8 +4,8 @@
 ``packing``: every distinct prefix of the ``prompt + target`` token sequences runs
 through the model once (a trie), so a prompt costs its tokens once and a target only
 the tokens it does not share with another. The same path, with gradients, is the
-forward pass of tuning (``tuning``). The sampler reuses :func:`prompt_state` and
-:func:`expanded_cache` to prefill a prompt once for a whole batch.
+forward pass of tuning (``tuning``). The sampler reuses :func:`prompt_state` to prefill
+a prompt once for a whole batch.
 
 Example::
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from transformers import DynamicCache
 
 from .decoding import warped_logprobs
 from .encoding import encode_task
@@ -35,12 +34,6 @@ def prompt_state(model, prompt_ids: list[int], temperature: float = 1.0):
     output = model(input_ids=torch.tensor([prompt_ids], device=device), use_cache=True, logits_to_keep=1)
     kv = [(layer.keys, layer.values) for layer in output.past_key_values.layers]
     return (output.logits[0, -1].float() / temperature).log_softmax(-1), kv
-
-
-def expanded_cache(model, kv, batch: int) -> DynamicCache:
-    """A fresh cache holding the prompt's keys/values broadcast to ``batch`` rows (no copy)."""
-    data = [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in kv]
-    return DynamicCache(data, config=model.config)
 
 
 def shared_prefix_logprobs(model, prompt_ids: list[int], target_ids: list[list[int]],
