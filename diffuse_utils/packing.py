@@ -8,7 +8,8 @@ chat template's system message. The fewest tokens any method must run are the di
 proper prefixes of those sequences, once each: the nodes of a trie.
 
 This module runs exactly those (up to the splits into rows). The sequences, sorted, are
-cut into rows of at most ``row_width`` trie nodes; a row lays its trie out as one sequence
+cut into rows of trie nodes, as wide as pays (:func:`pack_rows`: a wide row shares more, a
+narrow one attends over less); a row lays its trie out as one sequence
 in which a node attends to itself and its ancestors only (a 4D attention mask) and sits at
 its position in the original sequence, so each node computes exactly what it computes in
 the full sequence. Rows are batched into forward passes of about ``tokens_per_pass`` tokens,
@@ -30,8 +31,13 @@ import torch
 
 from .decoding import warped_logprobs
 
-ROW_WIDTH = 256          # trie nodes per packed row: attention cost grows with its square
-TOKENS_PER_PASS = 1024   # tokens per forward pass (rows x width): memory grows with it
+TOKENS_PER_PASS = 1024       # tokens per forward pass (rows x width): memory grows with it
+# The row width at which a token's attention would cost as much as its matmuls. Fitted to
+# tuning steps of the embedded model on a 2-core CPU (one row of 493 nodes against two of
+# 268 and 249; one of 598 against two of 331): masked attention over w positions costs
+# about w / 4096 of the rest. Larger models spend relatively less on attention, so there
+# this errs toward narrower rows, which costs little.
+ATTENTION_BREAK_EVEN = 4096
 
 
 @dataclass
@@ -120,22 +126,71 @@ def _cut(sequences: list[list[int]], shared: list[int], width: int) -> list[int]
     return starts
 
 
-def pack_rows(queries: list[Query], row_width: int = ROW_WIDTH) -> list[_Row]:
+def _even_cut(sequences: list[list[int]], shared: list[int], width: int) -> list[int]:
+    """:func:`_cut` at the narrowest width that needs no more rows than ``width`` does: rows as even
+    in size as their number allows, so batching them wastes little padding."""
+    count = len(_cut(sequences, shared, width))
+    low, high = 1, width
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if len(_cut(sequences, shared, middle)) <= count else (middle + 1, high)
+    return _cut(sequences, shared, low)
+
+
+def _row_sizes(sequences: list[list[int]], shared: list[int], starts: list[int]) -> list[int]:
+    """Trie nodes of each row that starts at ``starts``."""
+    ends = starts[1:] + [len(sequences)]
+    return [len(sequences[start]) - 1 + sum(len(sequences[i]) - 1 - shared[i] for i in range(start + 1, end))
+            for start, end in zip(starts, ends)]
+
+
+def _pass_groups(sizes: list[int], tokens_per_pass: int) -> list[list[int]]:
+    """Row indices, longest row first, grouped so a pass holds about ``tokens_per_pass`` tokens,
+    padding to its longest row included (a row wider than that is a pass of its own)."""
+    groups, current, width = [], [], 0
+    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        if current and (len(current) + 1) * width > tokens_per_pass:
+            groups.append(current)
+            current = []
+        if not current:
+            width = sizes[index]
+        current.append(index)
+    return groups + ([current] if current else [])
+
+
+def plan_cost(sizes: list[int], tokens_per_pass: int, break_even: float = ATTENTION_BREAK_EVEN) -> float:
+    """Estimated cost of running rows of these trie sizes, in tokens: each pass runs its rows
+    padded to the longest (the matmuls), and a token of a row ``w`` wide attends to ``w``
+    positions, which costs ``w / break_even`` of its matmuls."""
+    return sum(len(group) * sizes[group[0]] * (1 + sizes[group[0]] / break_even)
+               for group in _pass_groups(sizes, tokens_per_pass))
+
+
+def pack_rows(queries: list[Query], row_width: int | None = None, tokens_per_pass: int = TOKENS_PER_PASS,
+              break_even: float = ATTENTION_BREAK_EVEN) -> list[_Row]:
     """Sort every ``prompt + target`` sequence and cut the list into tries of at most
-    ``row_width`` nodes, as even in size as that number of rows allows (a sequence longer
-    than that gets a row of its own). Sorting keeps shared prefixes in the same row, so
-    little is computed twice; even rows waste little padding when batched."""
+    ``row_width`` nodes (default ``tokens_per_pass``; a sequence longer than that gets a row
+    of its own), choosing the width that :func:`plan_cost` finds cheapest.
+
+    Sorting keeps shared prefixes in the same row. Wide rows compute less twice (every row
+    repeats the prompt, or at least the chat template, it starts with); narrow rows spend
+    less on attention, whose cost grows with the square of the width. A 198-token prompt
+    with 16 biography openings is 777 trie nodes: one row runs 777 tokens, rows of 256
+    would run 3,567. The candidates are widths a quarter-octave apart, each cut evenly."""
+    cap = tokens_per_pass if row_width is None else row_width
     items = sorted(((list(query.prompt_ids) + list(target), q, j)
                     for q, query in enumerate(queries) for j, target in enumerate(query.target_ids)),
                    key=lambda item: item[0])
     sequences = [sequence for sequence, _, _ in items]
     shared = _shared_lengths(sequences)
-    starts = _cut(sequences, shared, row_width)
-    low, high = 1, row_width  # the narrowest width that still needs no more rows
-    while low < high:
-        middle = (low + high) // 2
-        low, high = (low, middle) if len(_cut(sequences, shared, middle)) <= len(starts) else (middle + 1, high)
-    starts = _cut(sequences, shared, low)
+    longest = max(len(sequence) - 1 for sequence in sequences)
+    widths, width = [], cap
+    while width > longest:
+        widths.append(width)
+        width = int(width / 2 ** 0.25)
+    plans = {tuple(_even_cut(sequences, shared, w)) for w in widths + [max(longest, 1)]}
+    starts = list(min(plans, key=lambda plan: (plan_cost(_row_sizes(sequences, shared, list(plan)),
+                                                          tokens_per_pass, break_even), len(plan))))
     rows = []
     for start, end in zip(starts, starts[1:] + [len(items)]):
         row = _Row()
@@ -147,26 +202,21 @@ def pack_rows(queries: list[Query], row_width: int = ROW_WIDTH) -> list[_Row]:
 
 
 def _passes(rows: list[_Row], tokens_per_pass: int) -> list[list[_Row]]:
-    """Rows, longest first, grouped so a pass holds about ``tokens_per_pass`` tokens, padding included."""
-    passes, current = [], []
-    for row in sorted(rows, key=lambda r: -len(r.trie)):
-        if current and (len(current) + 1) * len(current[0].trie) > tokens_per_pass:
-            passes.append(current)
-            current = []
-        current.append(row)
-    return passes + ([current] if current else [])
+    """Rows grouped into passes by :func:`_pass_groups`."""
+    return [[rows[i] for i in group] for group in _pass_groups([len(row.trie) for row in rows], tokens_per_pass)]
 
 
-def plan_passes(queries: list[Query], row_width: int = ROW_WIDTH,
+def plan_passes(queries: list[Query], row_width: int | None = None,
                 tokens_per_pass: int = TOKENS_PER_PASS) -> list[list[_Row]]:
-    """The forward passes that score every target of every query."""
+    """The forward passes that score every target of every query (rows of at most ``row_width``
+    trie nodes, default ``tokens_per_pass``; passes of about ``tokens_per_pass`` tokens)."""
     for name, value in (("row_width", row_width), ("tokens_per_pass", tokens_per_pass)):
-        if not isinstance(value, int) or value < 1:
+        if value is not None and (not isinstance(value, int) or value < 1):
             raise ValueError(f"{name} must be a positive integer (tokens), got {value!r}")
     empty = [q for q, query in enumerate(queries) if not query.target_ids or not all(query.target_ids)]
     if empty:
         raise ValueError(f"queries {empty} have no targets or an empty target: every target needs at least one token")
-    return _passes(pack_rows(queries, row_width), tokens_per_pass)
+    return _passes(pack_rows(queries, row_width, tokens_per_pass), tokens_per_pass)
 
 
 def passes_tokens(passes: list[list[_Row]]) -> int:
@@ -229,7 +279,7 @@ def _pass_logprobs(model, queries: list[Query], rows: list[_Row], warp: dict):
     return members, totals
 
 
-def packed_logprobs(model, queries: list[Query], row_width: int = ROW_WIDTH, tokens_per_pass: int = TOKENS_PER_PASS,
+def packed_logprobs(model, queries: list[Query], row_width: int | None = None, tokens_per_pass: int = TOKENS_PER_PASS,
                     temperature: float = 1.0, top_p: float = 1.0, min_p: float | None = None) -> list[torch.Tensor]:
     """``log p(y|x)`` of every target of every query: one ``(T,)`` tensor per query, in target order.
 
@@ -247,7 +297,7 @@ def packed_logprobs(model, queries: list[Query], row_width: int = ROW_WIDTH, tok
     return totals
 
 
-def accumulate_gradients(model, queries: list[Query], weights: list[torch.Tensor], row_width: int = ROW_WIDTH,
+def accumulate_gradients(model, queries: list[Query], weights: list[torch.Tensor], row_width: int | None = None,
                          tokens_per_pass: int = TOKENS_PER_PASS) -> list[float]:
     """Add ``d/dparams sum_q -sum_y weights[q][y] log p(y | x_q)`` to ``.grad``; return each query's term.
 

@@ -4,7 +4,8 @@ import torch
 from transformers import Gemma2Config, Gemma2ForCausalLM
 
 from diffuse_utils import encode_task
-from diffuse_utils.packing import Query, Trie, pack_rows, packed_logprobs, passes_tokens, plan_passes, trie_size
+from diffuse_utils.packing import (Query, Trie, pack_rows, packed_logprobs, passes_tokens, plan_cost, plan_passes,
+                                   trie_size)
 from diffuse_utils.scoring import naive_logprobs
 
 
@@ -35,6 +36,30 @@ def test_rows_hold_every_target_once_within_width(tokenizer, small_task):
     passes = plan_passes(queries, row_width=40, tokens_per_pass=80)
     assert passes_tokens(passes) >= sum(len(row.trie) for rows in passes for row in rows)
     assert all(len(rows) * max(len(r.trie) for r in rows) <= 80 or len(rows) == 1 for rows in passes)
+
+
+def test_plan_cost_by_hand():
+    # 300, 200 and 100 nodes fit one pass of 1024 tokens as 3 rows padded to 300: 900 tokens,
+    # each attending over 300 positions at 300 / 1000 of its matmul cost.
+    assert plan_cost([100, 300, 200], tokens_per_pass=1024, break_even=1000) == pytest.approx(900 * 1.3)
+    # 600 + 500 do not fit 1024 together: two passes of one row each.
+    assert plan_cost([500, 600], tokens_per_pass=1024, break_even=1000) == pytest.approx(600 * 1.6 + 500 * 1.5)
+
+
+def test_a_long_prompt_is_run_once_not_once_per_row():
+    prompt = list(range(100, 300))                    # 200 tokens, like the biography prompt
+    queries = [Query(prompt, [[1, k, 2] for k in range(10)])]
+    rows = pack_rows(queries)
+    assert len(rows) == 1 and len(rows[0].trie) == 200 + 1 + 10  # prompt, "1", then one node per k
+    narrow = plan_passes(queries, row_width=50)       # every sequence is wider: one row each, prompt repeated
+    assert passes_tokens(narrow) == 10 * 202
+
+
+def test_rows_are_split_where_nothing_is_shared_and_attention_costs():
+    queries = [Query(list(range(1, 50)), [[7]]), Query(list(range(101, 150)), [[7]])]
+    assert [len(row.trie) for row in pack_rows(queries, break_even=10)] == [49, 49]
+    shared = [Query(list(range(1, 50)), [[7], [8], [9]])]
+    assert [len(row.trie) for row in pack_rows(shared, break_even=10)] == [49]
 
 
 def test_packed_scoring_of_several_prompts_equals_naive(tiny_model, tokenizer, small_task):
