@@ -16,7 +16,8 @@
    its own process so peak RSS is its own.
 2. Measurement: exact scoring of RNG 1-10 vs 1000 samples, on an RNG-tuned adapter.
 3. Sampling throughput: the package's sampler vs `model.generate` on a repeated batch, on short
-   answers (RNG) and on long answers of varied length (biographies).
+   answers (RNG) and on long answers of varied length (biographies); and, on chapter 6's
+   workload (21 prompts, 25 samples each), one prompt at a time vs batches mixing prompts.
 """
 import argparse
 import json
@@ -205,6 +206,29 @@ def measure_sampling(case: str) -> dict:
             "package_samples_per_s": n / ours, "generate_samples_per_s": n / plain, "speed_up": plain / ours}
 
 
+def measure_several_prompts(samples_per_prompt: int = 25, max_new_tokens: int = 16) -> dict:
+    """Samples per second on chapter 6's workload, the first held-out prompt of every six-task
+    sub-task with a few samples each: one prompt at a time (batches of ``samples_per_prompt``)
+    against ``sample_prompts`` (batches of 100 mixing prompts), and whether the texts agree."""
+    from diffuse_utils.sampling import sample_prompts
+    prompts = [task.metadata["held_out_prompts"][0] for task in du.training_tasks(du.load_suite())]
+    model, tokenizer = du.load_model(device="cpu")
+    settings = dict(max_new_tokens=max_new_tokens, temperature=1.5, progress=False)
+    start = time.perf_counter()
+    alone = [du.sample(model, tokenizer, prompt, n=samples_per_prompt, **settings) for prompt in prompts]
+    alone_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    together = sample_prompts(model, tokenizer, prompts, [samples_per_prompt] * len(prompts), batch_size=100,
+                              **settings)
+    together_seconds = time.perf_counter() - start
+    n = samples_per_prompt * len(prompts)
+    same = sum(a == b for texts_a, texts_b in zip(alone, together) for a, b in zip(texts_a, texts_b))
+    return {"prompts": len(prompts), "samples_per_prompt": samples_per_prompt, "temperature": 1.5,
+            "max_new_tokens": max_new_tokens, "one_prompt_at_a_time_samples_per_s": n / alone_seconds,
+            "together_samples_per_s": n / together_seconds, "speed_up": alone_seconds / together_seconds,
+            "identical_texts_share": same / n}
+
+
 def measure_exact_vs_sampled(n: int = 1000) -> dict:
     """Exact scoring vs estimating from n samples, on an RNG-tuned adapter (so most samples are valid)."""
     model, tokenizer = du.load_model(device="cpu")
@@ -232,7 +256,7 @@ def machine() -> dict:
 
 def save(results: dict, output: Path) -> None:
     """Write the results in a fixed key order, through a temporary file so a kill never leaves half a file."""
-    order = ["machine", "tuning_step", "exact_vs_sampled", "sampling"]
+    order = ["machine", "tuning_step", "exact_vs_sampled", "sampling", "sampling_several_prompts"]
     partial = output.with_suffix(".json.partial")
     partial.write_text(json.dumps({key: results[key] for key in order if key in results}, indent=2))
     partial.replace(output)
@@ -254,7 +278,8 @@ def main() -> int:
     if args.one:
         kind, *rest = args.one
         result = {"tuning": lambda: measure_tuning(rest[0], rest[1], int(rest[2])),
-                  "sampling": lambda: measure_sampling(rest[0]), "exact": measure_exact_vs_sampled}[kind]()
+                  "sampling": lambda: measure_sampling(rest[0]), "exact": measure_exact_vs_sampled,
+                  "several": measure_several_prompts}[kind]()
         print(json.dumps(result))
         return 0
     results = json.loads(args.output.read_text()) if args.output.exists() and args.parts != PARTS else {}
@@ -273,6 +298,7 @@ def main() -> int:
     if "sampling" in args.parts:
         print("sampling throughput", flush=True)
         results["sampling"] = [in_subprocess("sampling", case) for case in SAMPLING_CASES]
+        results["sampling_several_prompts"] = in_subprocess("several")
     save(results, args.output)
     print(f"wrote {args.output}")
     return 0

@@ -54,29 +54,49 @@ def _publish(partial: Path, final: Path) -> None:
     partial.rename(final)
 
 
-def cached_tune(output_dir, model, tokenizer, tasks, **tune_kwargs):
+def cached_tune(output_dir, model, tokenizer, tasks, also_save_gammas=(), **tune_kwargs):
     """:func:`tune` unless an adapter with the same configuration is saved; then load it.
 
     Saves ``adapters/<names>-<key>/`` with the PEFT safetensors adapter, ``history.csv``
     and ``config.json``. Returns ``(peft_model, history)`` either way.
+    also_save_gammas: early-stop thresholds above ``early_stop_gamma``. The run passes each on
+    its way, and a run stopping there is the same run up to that step, so the adapter it has
+    there is saved under the key that threshold has: a sweep over thresholds tunes once.
     """
-    settings = {k: v for k, v in tune_kwargs.items() if k != "progress"}
-    key = config_key(model=model_id(model), tasks=[t.to_dict() for t in tasks], **settings)
-    folder = Path(output_dir) / "adapters" / f"{'+'.join(t.name for t in tasks)[:60]}-{key}"
+    folder = _adapter_folder(output_dir, model, tasks, tune_kwargs)
     if (folder / "adapter_model.safetensors").exists():
         history = pd.read_csv(folder / "history.csv")
         history.attrs["tune_seconds"] = json.loads((folder / "config.json").read_text()).get("tune_seconds")
         return load_adapter(model, folder), history
     start = time.perf_counter()
-    tuned, history = tune(model, tokenizer, tasks, **tune_kwargs)
+
+    def save_passing(gamma, tuned, history):
+        settings = {**tune_kwargs, "early_stop_gamma": gamma}
+        _save_tuned(_adapter_folder(output_dir, model, tasks, settings), tuned, history, tasks, settings,
+                    time.perf_counter() - start)
+    tuned, history = tune(model, tokenizer, tasks, passing_gammas=also_save_gammas, on_passing=save_passing,
+                          **tune_kwargs)
     history.attrs["tune_seconds"] = time.perf_counter() - start
+    _save_tuned(folder, tuned, history, tasks, tune_kwargs, history.attrs["tune_seconds"])
+    return tuned, history
+
+
+def _adapter_folder(output_dir, model, tasks, tune_kwargs) -> Path:
+    """Where :func:`cached_tune` keeps the adapter of this configuration (``progress`` is not part of it)."""
+    settings = {k: v for k, v in tune_kwargs.items() if k != "progress"}
+    key = config_key(model=model_id(model), tasks=[t.to_dict() for t in tasks], **settings)
+    return Path(output_dir) / "adapters" / f"{'+'.join(t.name for t in tasks)[:60]}-{key}"
+
+
+def _save_tuned(folder: Path, tuned, history, tasks, tune_kwargs, seconds: float) -> None:
+    """Write the adapter, ``history.csv`` and ``config.json`` through a ``.partial`` folder."""
+    settings = {k: v for k, v in tune_kwargs.items() if k != "progress"}
     partial = folder.with_name(folder.name + ".partial")
     save_adapter(tuned, partial)
     history.to_csv(partial / "history.csv", index=False)
     (partial / "config.json").write_text(json.dumps({"tasks": [t.name for t in tasks], **settings,
-                                                     "tune_seconds": history.attrs["tune_seconds"]}, default=str))
+                                                     "tune_seconds": seconds}, default=str))
     _publish(partial, folder)
-    return tuned, history
 
 
 def cached_json(output_dir, name: str, compute, **config):
@@ -103,28 +123,50 @@ def cached_prefix_timed(output_dir, name: str, n: int, compute, **config):
     A saved list with the same key and at least ``n`` items, under any name, serves its first
     ``n``: chapter 6's 25 base-model samples of a prompt are the first 25 of chapter 4's 100.
     Returns ``(items, seconds)``; for a served prefix the seconds are prorated, ``n / len``."""
+    saved = saved_prefix(output_dir, n, **config)
+    if saved is not None:
+        return saved
+    return _compute_and_save(_prefix_path(output_dir, name, n, config), lambda: compute(n), {**config, "n": n})
+
+
+def saved_prefix(output_dir, n: int, **config):
+    """``(items, seconds)`` from a list saved by :func:`cached_prefix_timed` (or :func:`save_prefix`)
+    with this configuration and at least ``n`` items; ``None`` if there is none."""
     key = config_key(**config)
-    folder = Path(output_dir) / "generations"
-    path = folder / f"{name}-{key}-n{n}.json"
-    sizes = {candidate: candidate.stem.rsplit("-n", 1)[1] for candidate in folder.glob(f"*-{key}-n*.json")}
-    saved = sorted((int(size), candidate) for candidate, size in sizes.items() if size.isdigit())
-    for size, candidate in saved:
+    sizes = {candidate: candidate.stem.rsplit("-n", 1)[1]
+             for candidate in (Path(output_dir) / "generations").glob(f"*-{key}-n*.json")}
+    for size, candidate in sorted((int(size), candidate) for candidate, size in sizes.items() if size.isdigit()):
         if size >= n:
             stored = json.loads(candidate.read_text(encoding="utf-8"))
             seconds = stored.get("seconds")
             return stored["result"][:n], (None if seconds is None else seconds * n / size)
-    return _compute_and_save(path, lambda: compute(n), {**config, "n": n})
+    return None
+
+
+def save_prefix(output_dir, name: str, items: list, seconds: float, **config) -> None:
+    """Save ``items`` computed elsewhere (e.g. with other prompts in one batch) as
+    :func:`cached_prefix_timed` would, so that later calls are served from it."""
+    _write_result(_prefix_path(output_dir, name, len(items), config), {**config, "n": len(items)}, items, seconds)
+
+
+def _prefix_path(output_dir, name: str, n: int, config: dict) -> Path:
+    return Path(output_dir) / "generations" / f"{name}-{config_key(**config)}-n{n}.json"
 
 
 def _compute_and_save(path: Path, compute, config: dict):
-    """Run ``compute()``, write ``{config, result, seconds}`` to ``path`` through a ``.partial``
-    file (an interrupted run leaves nothing half-written), return ``(result, seconds)``."""
+    """Run ``compute()``, save it with :func:`_write_result`, return ``(result, seconds)``."""
     start = time.perf_counter()
     result = compute()
     seconds = time.perf_counter() - start
+    _write_result(path, config, result, seconds)
+    return result, seconds
+
+
+def _write_result(path: Path, config: dict, result, seconds: float) -> None:
+    """Write ``{config, result, seconds}`` to ``path`` through a ``.partial`` file (an interrupted
+    run leaves nothing half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.write_text(json.dumps({"config": config, "result": result, "seconds": seconds}, ensure_ascii=False,
                                   default=str), encoding="utf-8")
     partial.rename(path)
-    return result, seconds

@@ -136,26 +136,46 @@ def build_probes(rng: Task, names: Task, suite: list) -> list[Probe]:
 def compare_method(output_dir, model, tokenizer, probe: Probe, method: str, n: int, seed: int = 0,
                    max_new_tokens: int = 16, batch_size: int = 100, verbalized_k: int | None = None,
                    verbalized_max_new_tokens: int = 96, **decoding) -> dict:
-    """Diversity, validity and (where enumerable) KL(uniform || model) of one method on one probe.
+    """:func:`compare_probes` on one probe with ``n`` generations: its row."""
+    return compare_probes(output_dir, model, tokenizer, [probe], method, [n], seed, max_new_tokens, batch_size,
+                          verbalized_k, verbalized_max_new_tokens, **decoding)[0]
 
-    Decoding methods and the tuned model: ``n`` generations with ``decoding`` (cached), and the
-    exact distribution over the targets under the same decoding. Verbalized Sampling
-    (``verbalized_k`` set): ``n`` generated lists, one answer drawn from each; ``list_failure``
+
+def compare_probes(output_dir, model, tokenizer, probes: list[Probe], method: str, counts: list[int], seed: int = 0,
+                   max_new_tokens: int = 16, batch_size: int = 100, verbalized_k: int | None = None,
+                   verbalized_max_new_tokens: int = 96, **decoding) -> list[dict]:
+    """Diversity, validity and (where enumerable) KL(uniform || model) of one method on each probe.
+
+    Decoding methods and the tuned model: ``counts[k]`` generations of probe ``k`` with ``decoding``
+    (cached; probes not cached are sampled together, see ``evaluation.cached_samples_many``), and
+    the exact distribution over the targets under the same decoding. Verbalized Sampling
+    (``verbalized_k`` set): generated lists, one answer drawn from each; ``list_failure``
     is the share of lists that did not parse, and KL uses the lists' average distribution.
     """
-    from .evaluation import cached_samples, diversity_figures
-    row = {"method": method, "task": probe.task, "probe": probe.name}
+    from .evaluation import cached_samples_many
     if verbalized_k is None:
-        texts = cached_samples(output_dir, model, tokenizer, method, probe.prompt, n, seed, max_new_tokens,
-                               batch_size, progress=False, **decoding)
+        prompts, new_tokens, options = [probe.prompt for probe in probes], max_new_tokens, decoding
+    else:
+        prompts = [verbalized_prompt(probe.prompt, verbalized_k) for probe in probes]
+        new_tokens, options = verbalized_max_new_tokens, {}
+    drawn = cached_samples_many(output_dir, model, tokenizer, method, prompts, counts, seed, new_tokens, batch_size,
+                                progress=False, **options)
+    return [_method_row(model, tokenizer, probe, method, texts, verbalized_k is not None, seed, decoding)
+            for probe, (texts, _) in zip(probes, drawn)]
+
+
+def _method_row(model, tokenizer, probe: Probe, method: str, texts: list[str], verbalized: bool, seed: int,
+                decoding: dict) -> dict:
+    """The figures of one probe's generations under one method (see :func:`compare_probes`)."""
+    from .evaluation import diversity_figures
+    row = {"method": method, "task": probe.task, "probe": probe.name}
+    if not verbalized:
         row.update(diversity_figures([parse_braces(t) for t in texts], probe.canonical, set(probe.targets),
                                      probe.prompt), list_failure=np.nan)
         if probe.enumerable:
             exact = score_prompts(model, tokenizer, probe.as_task(), **decoding).loc[0]
             row.update(kl=exact["kl"], valid_mass=exact["valid_mass"])
         return row
-    texts = cached_samples(output_dir, model, tokenizer, method, verbalized_prompt(probe.prompt, verbalized_k), n,
-                           seed, verbalized_max_new_tokens, batch_size, progress=False)
     row.update(diversity_figures(draw_from_lists(texts, seed), probe.canonical, set(probe.targets), probe.prompt),
                list_failure=float(np.mean([parse_verbalized(t) is None for t in texts])))
     if probe.enumerable:

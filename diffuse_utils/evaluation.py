@@ -13,15 +13,16 @@ Example::
 """
 from __future__ import annotations
 
+import time
 from functools import partial
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .artifacts import adapter_fingerprint, cached_prefix_timed, cached_tune, model_id
+from .artifacts import adapter_fingerprint, cached_prefix_timed, cached_tune, model_id, save_prefix, saved_prefix
 from .metrics import coverage, sample_entropy
-from .sampling import DECODING, braced_spans, parse_braces, sample
+from .sampling import DECODING, braced_spans, parse_braces, sample, sample_prompts
 from .scoring import score_prompts
 from .suite import TaskFamily, held_out_task, normalize_answer
 
@@ -50,16 +51,51 @@ def cached_samples_timed(output_dir, model, tokenizer, label: str, prompt: str, 
     settings under another label, or a larger ``n`` (whose first ``n`` samples are these), are
     served from the cache. temperature, top_p, min_p: the decoding; response_prefix: text
     pre-filled in the answer (part of the key only when not the plain default)."""
-    defaults = {"temperature": 1.0, "top_p": 1.0, "min_p": None, "response_prefix": ""}
-    options = {k: v for k, v in (("temperature", temperature), ("top_p", top_p), ("min_p", min_p),
-                                 ("response_prefix", response_prefix)) if v != defaults[k]}
+    options = _decoding_options(temperature, top_p, min_p, response_prefix)
 
     def draw(count):
         return sample(model, tokenizer, prompt, n=count, seed=seed, max_new_tokens=max_new_tokens,
                       batch_size=batch_size, progress=progress, **options)
-    return cached_prefix_timed(output_dir, label, n, draw, model=model_id(model), adapter=adapter_fingerprint(model),
-                               prompt=prompt, seed=seed, max_new_tokens=max_new_tokens, dtype=str(model.dtype),
-                               decoding=DECODING, **options)
+    return cached_prefix_timed(output_dir, label, n, draw, **_samples_key(model, prompt, seed, max_new_tokens, options))
+
+
+def cached_samples_many(output_dir, model, tokenizer, label: str, prompts: list[str], counts: list[int], seed: int = 0,
+                        max_new_tokens: int = 16, batch_size: int = 100, progress: bool = True,
+                        temperature: float = 1.0, top_p: float = 1.0, min_p: float | None = None,
+                        response_prefix: str = "") -> list[tuple[list[str], float]]:
+    """:func:`cached_samples_timed` for several prompts, ``counts[k]`` generations of ``prompts[k]``:
+    those not cached are drawn together (``sampling.sample_prompts``: rows of several prompts share
+    a batch, which pays when counts are below ``batch_size``) and saved one file per prompt, each
+    with its share of the time by number of samples. Returns ``(texts, seconds)`` per prompt."""
+    options = _decoding_options(temperature, top_p, min_p, response_prefix)
+    keys = [_samples_key(model, prompt, seed, max_new_tokens, options) for prompt in prompts]
+    found = [saved_prefix(output_dir, n, **key) for n, key in zip(counts, keys)]
+    missing = [k for k, hit in enumerate(found) if hit is None]
+    if missing:
+        start = time.perf_counter()
+        drawn = sample_prompts(model, tokenizer, [prompts[k] for k in missing], [counts[k] for k in missing],
+                               seed=seed, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
+                               **options)
+        seconds = time.perf_counter() - start
+        total = sum(counts[k] for k in missing)
+        for k, texts in zip(missing, drawn):
+            found[k] = (texts, seconds * counts[k] / total)
+            save_prefix(output_dir, label, texts, found[k][1], **keys[k])
+    return found
+
+
+def _decoding_options(temperature, top_p, min_p, response_prefix) -> dict:
+    """The decoding settings that differ from the plain default (only those enter cache keys, so
+    keys made before a setting existed still match)."""
+    defaults = {"temperature": 1.0, "top_p": 1.0, "min_p": None, "response_prefix": ""}
+    return {k: v for k, v in (("temperature", temperature), ("top_p", top_p), ("min_p", min_p),
+                              ("response_prefix", response_prefix)) if v != defaults[k]}
+
+
+def _samples_key(model, prompt: str, seed: int, max_new_tokens: int, options: dict) -> dict:
+    """What determines a prompt's generations: the cache key of :func:`cached_samples_timed`."""
+    return dict(model=model_id(model), adapter=adapter_fingerprint(model), prompt=prompt, seed=seed,
+                max_new_tokens=max_new_tokens, dtype=str(model.dtype), decoding=DECODING, **options)
 
 
 def answer_figures(family: TaskFamily, subtask: str, texts: list[str], prompt: str = "") -> dict:

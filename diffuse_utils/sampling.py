@@ -7,7 +7,8 @@ drawn by inverse-CDF sampling from a table of uniform numbers made once from the
 seed, one row per sample: sample ``i`` depends only on the seed, ``i`` and the settings,
 so the same seed gives the same samples whatever ``batch_size``, and the first ``n``
 samples of a larger draw are the draw of ``n`` (caches serve them, see
-``evaluation.cached_samples``).
+``evaluation.cached_samples``). ``sample_prompts`` fills batches with rows of several
+prompts, for when each prompt needs fewer samples than a batch holds.
 
 Example::
 
@@ -111,31 +112,70 @@ class _PreallocatedLayer(DynamicLayer):
         self._expose()
 
 
-def preallocated_cache(model, kv, batch: int, new_tokens: int) -> DynamicCache:
-    """A cache holding the prompt's keys/values for ``batch`` rows, with room for ``new_tokens`` more.
+def preallocated_cache(model, kvs: list, sources: list[int], new_tokens: int) -> tuple[DynamicCache, torch.Tensor]:
+    """A cache for ``len(sources)`` rows, row ``r`` holding the keys/values of prompt ``kvs[sources[r]]``,
+    with room for ``new_tokens`` more. Returns ``(cache, attention mask)``.
 
+    Prompts of different lengths sit left-aligned: row ``r`` has its prompt, then a masked gap up
+    to the longest prompt, then the generated positions, so every step writes the same column.
+    The mask ``(rows, longest + new_tokens)`` is 1 on prompt and generated columns, 0 in gaps.
     Full-attention layers get a :class:`_PreallocatedLayer`; other layer kinds (sliding windows,
-    as in Gemma-2) keep the library's own layer, which is correct, only slower."""
-    cache = DynamicCache(config=model.config)
-    for index, (layer, (keys, values)) in enumerate(zip(cache.layers, kv)):
-        keys, values = keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1)
+    as in Gemma-2) keep the library's own layer, which is correct for one prompt at a time
+    (see :func:`_mixes_prompts`), only slower."""
+    rows, cache = torch.as_tensor(sources, device=kvs[0][0][0].device), DynamicCache(config=model.config)
+    lengths = [_prompt_length(kv) for kv in kvs]
+    width = max(lengths[p] for p in set(sources))
+    mask = torch.ones(len(sources), width + new_tokens, dtype=torch.long, device=kvs[0][0][0].device)
+    for p in set(sources):
+        mask[rows == p, lengths[p]:width] = 0
+    for index, layer in enumerate(cache.layers):
+        keys, values = (_rows_of(kvs, index, side, rows, lengths, width) for side in (0, 1))
         if type(layer) is DynamicLayer:
             cache.layers[index] = _PreallocatedLayer(keys, values, keys.shape[-2] + new_tokens)
         else:
             layer.update(keys, values)
-    return cache
+    return cache, mask
 
 
-def _generate_batch(model, last_logprobs, kv, batch, stop_ids, max_new_tokens, warp, uniforms):
-    """Decode ``batch`` continuations from the prompt state; returns a list of token lists.
-    ``uniforms`` (batch, max_new_tokens): row ``b``'s random number at each step.
+def _prompt_length(kv) -> int:
+    """Tokens of a prompt whose per-layer ``(keys, values)`` are ``kv``: the longest layer's
+    (a sliding-window layer may keep only the last window of them)."""
+    return max(keys.shape[-2] for keys, _ in kv)
 
-    A row that draws a stop token leaves the batch (its cache rows are dropped), so later steps
-    cost only the rows still writing: a few long answers no longer keep a whole batch running."""
-    device = last_logprobs.device
-    cache, prompt_len = preallocated_cache(model, kv, batch, max_new_tokens), kv[0][0].shape[-2]
-    logits = last_logprobs.expand(batch, -1)
-    rows, active = [[] for _ in range(batch)], torch.arange(batch, device=device)
+
+def _rows_of(kvs, layer: int, side: int, rows: torch.Tensor, lengths: list[int], width: int) -> torch.Tensor:
+    """Keys (``side`` 0) or values (1) of one layer for every row: its prompt's, zero in the gap
+    (zeros, not garbage: a masked position gets weight 0, and 0 * NaN would still be NaN)."""
+    first = kvs[int(rows[0])][layer][side]
+    if bool((rows == rows[0]).all()):
+        return first.expand(len(rows), -1, -1, -1)
+    out = first.new_zeros(len(rows), first.shape[1], width, first.shape[-1])
+    for p in rows.unique().tolist():
+        out[rows == p, :, :lengths[p]] = kvs[p][layer][side][0]
+    return out
+
+
+def _mixes_prompts(model) -> bool:
+    """Whether rows of different prompts may share a batch: only where every layer is a plain
+    full-attention layer, so the gap between a short prompt and its answer is only masked."""
+    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
+
+
+def _generate_batch(model, starts: list, sources: list[int], stop_ids, max_new_tokens, warp, uniforms):
+    """Decode one batch of continuations; returns a list of token lists, one per row.
+
+    starts: ``(last_logprobs, kv)`` of each prompt (:func:`~diffuse_utils.scoring.prompt_state`);
+    sources: which prompt each row continues; uniforms (rows, max_new_tokens): row ``b``'s random
+    number at each step. A row that draws a stop token leaves the batch (its cache rows are
+    dropped), so later steps cost only the rows still writing: a few long answers no longer keep
+    a whole batch running."""
+    device = starts[0][0].device
+    cache, mask = preallocated_cache(model, [kv for _, kv in starts], sources, max_new_tokens)
+    width = mask.shape[1] - max_new_tokens
+    lengths = torch.tensor([_prompt_length(starts[p][1]) for p in sources], device=device)
+    logits = torch.stack([starts[p][0] for p in sources]) if len(set(sources)) > 1 else \
+        starts[sources[0]][0].expand(len(sources), -1)
+    rows, active = [[] for _ in sources], torch.arange(len(sources), device=device)
     for step in range(max_new_tokens):
         chosen = _next_tokens(logits, *warp, uniforms[active.cpu(), step])
         for row, token in zip(active.tolist(), chosen.tolist()):
@@ -147,11 +187,9 @@ def _generate_batch(model, last_logprobs, kv, batch, stop_ids, max_new_tokens, w
             keep = going.nonzero()[:, 0]
             for layer in cache.layers:
                 layer.batch_select_indices(keep)
-            active, chosen = active[keep], chosen[keep]
-        positions = torch.full((len(active), 1), prompt_len + step, device=device)
-        output = model(input_ids=chosen[:, None], past_key_values=cache, position_ids=positions,
-                       attention_mask=torch.ones(len(active), prompt_len + step + 1, device=device, dtype=torch.long),
-                       use_cache=True)
+            active, chosen, mask, lengths = active[keep], chosen[keep], mask[keep], lengths[keep]
+        output = model(input_ids=chosen[:, None], past_key_values=cache, position_ids=(lengths + step)[:, None],
+                       attention_mask=mask[:, :width + step + 1], use_cache=True)
         cache, logits = output.past_key_values, output.logits[:, -1]
     return rows
 
@@ -179,22 +217,52 @@ def sample(model, tokenizer, prompt: str, n: int = 1000, temperature: float = 1.
     max_new_tokens: cut-off per response; batch_size: continuations decoded together (speed
     only: sample ``i`` is the same whatever the batch size, and whatever ``n`` above ``i``).
     """
-    if n < 1 or batch_size < 1 or max_new_tokens < 1:
-        raise ValueError(f"n, batch_size and max_new_tokens must be >= 1; got {n}, {batch_size}, {max_new_tokens}.")
+    if n < 1:
+        raise ValueError(f"n must be >= 1; got {n}.")
+    return sample_prompts(model, tokenizer, [prompt], [n], temperature, top_p, min_p, max_new_tokens, batch_size,
+                          seed, response_prefix, progress)[0]
+
+
+@torch.no_grad()
+def sample_prompts(model, tokenizer, prompts: list[str], counts: list[int], temperature: float = 1.0,
+                   top_p: float = 1.0, min_p: float | None = None, max_new_tokens: int = 24, batch_size: int = 100,
+                   seed: int = 0, response_prefix: str = "", progress: bool = True) -> list[list[str]]:
+    """:func:`sample` for several prompts at once: ``counts[k]`` responses to ``prompts[k]``.
+
+    Rows of different prompts share batches (a prompt shorter than another is followed by a
+    masked gap), so 25 samples each of four prompts cost about one batch of 100, not four of
+    25: a step reads every weight of the model whatever the batch, which dominates on a CPU
+    when batches are small. Sample ``i`` of a prompt uses the same random numbers as in
+    ``sample(prompt, ...)``; the gap changes only the order of float additions in attention.
+    """
+    if len(counts) != len(prompts):
+        raise ValueError(f"give one count per prompt: {len(prompts)} prompts, {len(counts)} counts.")
+    if min(counts, default=1) < 1 or batch_size < 1 or max_new_tokens < 1:
+        raise ValueError(f"counts, batch_size and max_new_tokens must be >= 1; got {counts}, {batch_size}, "
+                         f"{max_new_tokens}.")
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0 (0 = greedy); got {temperature}.")
     device = model.get_input_embeddings().weight.device
     stop, stop_ids = _stop_tokens(tokenizer, device)
-    uniforms = sample_uniforms(seed, n, max_new_tokens)
-    last_logprobs, kv = prompt_state(model, encode_prompt(tokenizer, prompt, response_prefix))
-    texts = []
-    with tqdm(total=n, desc="sampling", unit="sample", disable=not progress) as bar:
-        while len(texts) < n:
-            batch = min(batch_size, n - len(texts))
-            rows = _generate_batch(model, last_logprobs, kv, batch, stop_ids, max_new_tokens,
-                                   (temperature, top_p, min_p), uniforms[len(texts):len(texts) + batch])
-            texts += [response_prefix + _decode(tokenizer, row, stop) for row in rows]
-            bar.update(batch)
+    starts = [prompt_state(model, encode_prompt(tokenizer, prompt, response_prefix)) for prompt in prompts]
+    uniforms = [sample_uniforms(seed, n, max_new_tokens) for n in counts]
+    work = [(p, i) for p, n in enumerate(counts) for i in range(n)]
+    batches, mixing = [], _mixes_prompts(model)
+    for p, i in work:  # consecutive rows, batch_size at most, one prompt per batch where prompts cannot mix
+        if not batches or len(batches[-1]) == batch_size or (not mixing and batches[-1][0][0] != p):
+            batches.append([])
+        batches[-1].append((p, i))
+    texts = [[] for _ in prompts]
+    with tqdm(total=len(work), desc="sampling", unit="sample", disable=not progress) as bar:
+        for batch in batches:
+            used = sorted({p for p, _ in batch})
+            local = {p: k for k, p in enumerate(used)}
+            rows = _generate_batch(model, [starts[p] for p in used], [local[p] for p, _ in batch], stop_ids,
+                                   max_new_tokens, (temperature, top_p, min_p),
+                                   torch.stack([uniforms[p][i] for p, i in batch]))
+            for (p, _), row in zip(batch, rows):
+                texts[p].append(response_prefix + _decode(tokenizer, row, stop))
+            bar.update(len(batch))
     return texts
 
 

@@ -89,7 +89,8 @@ def _step(model, encoded: list[EncodedTask], tokens_per_pass: int, rng: np.rando
 def tune(model, tokenizer, tasks: list[Task], steps: int = 50, lr: float = 5e-5, tokens_per_pass: int = TOKENS_PER_PASS,
          lora_rank: int = 4, target_modules=None, early_stop_gamma: float | None = None,
          max_grad_norm: float = 1.0, seed: int = 0, progress: bool = True,
-         tasks_per_step: int | None = None, targets_per_step: int | None = None):
+         tasks_per_step: int | None = None, targets_per_step: int | None = None,
+         passing_gammas=(), on_passing=None):
     """Fine-tune LoRA adapters so the model's distribution over each task's targets matches ``p*``.
 
     steps: passes over all tasks' prompts (the paper: up to 50). lr: AdamW learning rate
@@ -100,6 +101,10 @@ def tune(model, tokenizer, tasks: list[Task], steps: int = 50, lr: float = 5e-5,
     tasks_per_step, targets_per_step: for many tasks on a small budget, each step uses a
     random subset of (task, prompt) pairs and of targets (drawn from ``p*``); the loss is
     then an unbiased but noisy estimate of the full loss (see :func:`_step_plan`).
+    passing_gammas, on_passing: thresholds above ``early_stop_gamma``; where the loss first
+    meets ``(1 + gamma) * sum H(p*)``, ``on_passing(gamma, peft_model, history)`` sees the
+    model and history that a run with ``early_stop_gamma=gamma`` would end with (the runs are
+    the same up to there), e.g. to save it; where the loss never meets it, the final ones.
     Returns ``(peft_model, history)``: history has one row per step with ``loss``,
     ``optimal_loss`` and ``loss/<task>`` columns (empty where a task was not drawn).
     Loss is recorded *before* each update.
@@ -110,6 +115,10 @@ def tune(model, tokenizer, tasks: list[Task], steps: int = 50, lr: float = 5e-5,
     for knob, value in (("tasks_per_step", tasks_per_step), ("targets_per_step", targets_per_step)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ValueError(f"{knob} must be a positive integer or None (no sampling), got {value!r}")
+    passing = sorted(passing_gammas, reverse=True)
+    if passing and (on_passing is None or early_stop_gamma is None or passing[-1] <= early_stop_gamma):
+        raise ValueError(f"passing_gammas {passing} need on_passing and an early_stop_gamma below all of them; "
+                         f"got early_stop_gamma={early_stop_gamma}")
     encoded = [encode_task(tokenizer, t) for t in tasks]
     peft_model = model if isinstance(model, PeftModel) else add_lora(model, lora_rank, None, target_modules, seed)
     peft_model.train()
@@ -124,10 +133,14 @@ def tune(model, tokenizer, tasks: list[Task], steps: int = 50, lr: float = 5e-5,
         loss = sum(per_task.values())
         rows.append({"step": step, "loss": loss, "optimal_loss": optimal,
                      **{f"loss/{name}": per_task.get(name, np.nan) for name in names}})
+        while passing and loss <= optimal * (1 + passing[0]):
+            on_passing(passing.pop(0), peft_model, pd.DataFrame(rows))
         if early_stop_gamma is not None and loss <= optimal * (1 + early_stop_gamma):
             break
         torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
         optimizer.step()
+    for gamma in passing:  # never met: a run stopping there would have run every step too
+        on_passing(gamma, peft_model, pd.DataFrame(rows))
     peft_model.eval()
     return peft_model, pd.DataFrame(rows)
 

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -76,6 +77,19 @@ def test_compare_method_rows_for_decoding_and_verbalized(tokenizer, tmp_path):
                             verbalized_max_new_tokens=3)
     assert listed["list_failure"] == 1.0  # a random model writes no parsable list: every draw is invalid
     assert listed["valid_rate"] == 0.0 and listed["kl"] == float("inf") and listed["valid_mass"] == 0.0
+
+
+def test_probes_compared_together_give_the_rows_of_each_alone(tokenizer, tmp_path):
+    from diffuse_utils.baselines import Probe, compare_method, compare_probes
+    model = make_tiny_model(len(tokenizer))
+    probes = [Probe("LETTERS", "ab", "Pick a or b.", canonicalizer(["a", "b"]), ["a", "b"], True),
+              Probe("LETTERS", "abc", "Pick a, b or c, please.", canonicalizer(["a", "b", "c"]), ["a", "b", "c"], False)]
+    for options in ({"temperature": 2.0}, {"verbalized_k": 2, "verbalized_max_new_tokens": 3}):
+        together = compare_probes(tmp_path / "together", model, tokenizer, probes, "m", [4, 3], max_new_tokens=2,
+                                  **options)
+        alone = [compare_method(tmp_path / "alone", model, tokenizer, probe, "m", n, max_new_tokens=2, **options)
+                 for probe, n in zip(probes, (4, 3))]
+        assert pd.DataFrame(together).equals(pd.DataFrame(alone))
 
 
 def test_unknown_decoding_method_is_named():

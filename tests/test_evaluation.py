@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from diffuse_utils import TaskFamily, evaluate_family, family_means, leave_one_out_plan, load_suite
 from diffuse_utils.evaluation import answer_figures, training_tasks
@@ -101,6 +102,49 @@ def test_cached_tune_records_its_tuning_time(tokenizer, tmp_path):
     assert history.attrs["tune_seconds"] > 0
     assert again.attrs["tune_seconds"] == pytest.approx(history.attrs["tune_seconds"])
     assert again.equals(history)
+
+
+def test_an_early_stop_sweep_tunes_once_and_saves_what_each_threshold_would(tokenizer, tmp_path, monkeypatch):
+    from diffuse_utils import artifacts
+    from peft import get_peft_model_state_dict
+    task = Task("four", ["Pick."], ["a", "b", "c", "d"], [0.4, 0.3, 0.2, 0.1])
+    settings = dict(steps=12, lr=3e-2, lora_rank=2, progress=False)
+    full = artifacts.tune(make_tiny_model(len(tokenizer)), tokenizer, [task], **settings)[1]
+    excess = (full["loss"] / full["optimal_loss"] - 1).tolist()
+    assert excess[0] > excess[5] > excess[10]                     # it learns, so thresholds are met in turn
+    low, middle, high = (excess[10] + excess[11]) / 2, (excess[5] + excess[6]) / 2, 10 * excess[0]
+    artifacts.cached_tune(tmp_path / "sweep", make_tiny_model(len(tokenizer)), tokenizer, [task],
+                          early_stop_gamma=low, also_save_gammas=[high, middle], **settings)
+    for gamma in (high, middle, low):
+        steps = next(i for i, e in enumerate(excess) if e <= gamma) + 1   # a run stops at the first step within gamma
+        alone, history = artifacts.cached_tune(tmp_path / "alone", make_tiny_model(len(tokenizer)), tokenizer, [task],
+                                               early_stop_gamma=gamma, **settings)
+        monkeypatch.setattr(artifacts, "tune", lambda *a, **k: pytest.fail("the sweep should have saved this"))
+        loaded, saved = artifacts.cached_tune(tmp_path / "sweep", make_tiny_model(len(tokenizer)), tokenizer, [task],
+                                              early_stop_gamma=gamma, **settings)
+        monkeypatch.undo()
+        assert saved.equals(history) and len(saved) == steps
+        for name, tensor in get_peft_model_state_dict(alone).items():
+            assert torch.equal(get_peft_model_state_dict(loaded)[name], tensor), name
+    with pytest.raises(ValueError, match="an early_stop_gamma below all of them"):
+        artifacts.cached_tune(tmp_path / "bad", make_tiny_model(len(tokenizer)), tokenizer, [task],
+                              early_stop_gamma=high, also_save_gammas=[low], **settings)
+
+
+def test_samples_drawn_together_are_cached_per_prompt(tokenizer, tmp_path, monkeypatch):
+    from diffuse_utils import evaluation, sample
+    model = make_tiny_model(len(tokenizer))
+    settings = dict(max_new_tokens=3, batch_size=8, progress=False, temperature=1.5)
+    evaluation.cached_samples_timed(tmp_path, model, tokenizer, "one", "Pick.", n=6, **settings)   # already cached
+    drawn = evaluation.cached_samples_many(tmp_path, model, tokenizer, "many", ["Pick.", "Pick a letter.", "Go"],
+                                           [4, 3, 5], **settings)
+    assert [texts for texts, _ in drawn] == [sample(model, tokenizer, p, n=n, seed=0, **settings)
+                                             for p, n in (("Pick.", 4), ("Pick a letter.", 3), ("Go", 5))]
+    assert len(list((tmp_path / "generations").glob("many-*.json"))) == 2   # the cached prompt is not drawn again
+    monkeypatch.setattr(evaluation, "sample", lambda *a, **k: pytest.fail("should be served from the cache"))
+    again, seconds = evaluation.cached_samples_timed(tmp_path, model, tokenizer, "later", "Go", n=5, **settings)
+    assert again == drawn[2][0] and seconds == pytest.approx(drawn[2][1])
+    assert drawn[1][1] / drawn[2][1] == pytest.approx(3 / 5)   # time shared by number of samples
 
 
 def test_cached_samples_serve_a_prefix_of_a_larger_draw_under_any_label(tokenizer, tmp_path, monkeypatch):

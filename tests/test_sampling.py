@@ -95,7 +95,7 @@ def test_rows_that_stop_leave_the_batch_without_disturbing_the_others(tiny_model
     monkeypatch.setattr(sampling, "_next_tokens", choose)
     prompt = encode_prompt(tokenizer, "Pick.")
     last, kv = sampling.prompt_state(tiny_model, prompt)
-    rows = sampling._generate_batch(tiny_model, last, kv, 4, torch.tensor([stop]), 4, (1.0, 1.0, None),
+    rows = sampling._generate_batch(tiny_model, [(last, kv)], [0] * 4, torch.tensor([stop]), 4, (1.0, 1.0, None),
                                     torch.rand(4, 4, dtype=torch.float64))
     assert rows[1] == [150, stop] and [len(x) for x in seen] == [4, 4, 3, 3]
     for position, row in enumerate((0, 2, 3)):
@@ -123,13 +123,59 @@ def test_preallocated_cache_refuses_to_grow_past_its_room(tiny_model, tokenizer)
     from diffuse_utils import encode_prompt
     from diffuse_utils import sampling
     _, kv = sampling.prompt_state(tiny_model, encode_prompt(tokenizer, "Pick."))
-    cache = sampling.preallocated_cache(tiny_model, kv, batch=2, new_tokens=1)
+    cache, mask = sampling.preallocated_cache(tiny_model, [kv], [0, 0], new_tokens=1)
+    assert mask.tolist() == [[1] * (kv[0][0].shape[-2] + 1)] * 2
     layer = cache.layers[0]
     step = torch.zeros(2, *kv[0][0].shape[1:2], 1, kv[0][0].shape[-1])
     keys, _ = layer.update(step, step)
     assert keys.shape[-2] == kv[0][0].shape[-2] + 1 and torch.equal(keys[0, :, :-1], kv[0][0][0])
     with pytest.raises(RuntimeError, match="holds .* positions"):
         layer.update(step, step)
+
+
+def test_prompts_sampled_together_match_each_sampled_alone(tiny_model, tokenizer):
+    from diffuse_utils.sampling import sample_prompts
+    prompts = ["Pick.", "Pick a letter from the alphabet, any letter at all.", "Go"]
+    settings = dict(max_new_tokens=6, seed=4, progress=False)
+    alone = [sample(tiny_model, tokenizer, prompt, n=n, **settings) for prompt, n in zip(prompts, (5, 3, 4))]
+    for batch_size in (4, 12):        # batches of 4 mix prompts at their boundaries; 12 holds them all
+        together = sample_prompts(tiny_model, tokenizer, prompts, [5, 3, 4], batch_size=batch_size, **settings)
+        assert together == alone
+    with pytest.raises(ValueError, match="one count per prompt: 3 prompts, 2 counts"):
+        sample_prompts(tiny_model, tokenizer, prompts, [5, 3])
+
+
+def test_a_sliding_window_model_samples_one_prompt_per_batch(tokenizer, monkeypatch):
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    from diffuse_utils import encode_prompt, sampling
+    torch.manual_seed(0)
+    config = Gemma2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, head_dim=8, sliding_window=16,
+                          max_position_embeddings=256)
+    model = Gemma2ForCausalLM(config).eval()
+    assert not sampling._mixes_prompts(model)
+    settings = dict(max_new_tokens=4, seed=1, progress=False)
+    together = sampling.sample_prompts(model, tokenizer, ["Pick.", "Pick a letter."], [3, 3], batch_size=4, **settings)
+    assert together == [sample(model, tokenizer, p, n=3, **settings) for p in ("Pick.", "Pick a letter.")]
+    # a prompt longer than the window: each step's logits are those of the whole sequence run again
+    prompt = encode_prompt(tokenizer, "Pick a letter.")
+    assert len(prompt) > 16
+    seen = []
+    real_next_tokens = sampling._next_tokens
+
+    def record(logits, *args):
+        seen.append(logits[0].clone())
+        return real_next_tokens(logits, *args)
+    monkeypatch.setattr(sampling, "_next_tokens", record)
+    greedy = sample(model, tokenizer, "Pick a letter.", n=1, temperature=0, max_new_tokens=4, progress=False)[0]
+    ids = list(prompt)
+    with torch.no_grad():
+        for step in range(4):
+            logits = model(input_ids=torch.tensor([ids])).logits[0, -1]
+            torch.testing.assert_close(seen[step].log_softmax(-1), logits.log_softmax(-1), rtol=1e-4, atol=1e-4)
+            ids.append(int(logits.argmax()))
+    assert greedy == sampling._decode(tokenizer, ids[len(prompt):], sampling._stop_tokens(tokenizer, "cpu")[0])
 
 
 def test_greedy_completions_match_one_prompt_at_a_time(tiny_model, tokenizer):
