@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/run.py                 # everything; writes benchmarks/results.json
     .venv/bin/python benchmarks/run.py --repeats 5
     .venv/bin/python benchmarks/run.py --parts sampling   # re-measure one part, keep the rest of results.json
+    .venv/bin/python benchmarks/run.py --parts tuning --tasks ranges --methods package   # one row
 
 1. Tuning step (forward + backward over every target of every prompt): the package's path (every
    prompt + target sequence packed into tries, each distinct token prefix run once, see
@@ -273,6 +274,11 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=HERE / "results.json")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=PARTS,
                         help="measure only these; the others are kept from the existing output file")
+    parser.add_argument("--tasks", nargs="+", default=[],
+                        help="tuning: re-measure only task sets whose name contains one of these words")
+    parser.add_argument("--methods", nargs="+", default=[],
+                        help="tuning: re-measure only methods whose name contains one of these words "
+                             "(e.g. package); the other rows are kept")
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -285,9 +291,15 @@ def main() -> int:
     results = json.loads(args.output.read_text()) if args.output.exists() and args.parts != PARTS else {}
     results["machine"] = machine()
     if "tuning" in args.parts:
+        chosen = lambda name, words: not words or any(word in name for word in words)  # noqa: E731
+        kept = {(row["task"], row["method"]): row for row in results.get("tuning_step", [])
+                if args.tasks or args.methods}
         results["tuning_step"] = []
         for task_name in task_sets():
             for method in METHODS:
+                if (task_name, method) in kept and not (chosen(task_name, args.tasks) and chosen(method, args.methods)):
+                    results["tuning_step"].append(kept[(task_name, method)])
+                    continue
                 print(f"tuning step: {task_name}, {method}", flush=True)
                 results["tuning_step"].append(in_subprocess("tuning", task_name, method, str(args.repeats)))
                 save(results, args.output)  # an interrupted run keeps what it measured
