@@ -233,7 +233,10 @@ def sample_prompts(model, tokenizer, prompts: list[str], counts: list[int], temp
     masked gap), so 25 samples each of four prompts cost about one batch of 100, not four of
     25: a step reads every weight of the model whatever the batch, which dominates on a CPU
     when batches are small. Sample ``i`` of a prompt uses the same random numbers as in
-    ``sample(prompt, ...)``; the gap changes only the order of float additions in attention.
+    ``sample(prompt, ...)``, and the same prompts and counts give the same texts, but the gap
+    changes the order of float additions in attention: where a random number falls within
+    rounding of a cumulative probability (49,152 of them per step), the token differs, so a
+    few percent of texts differ from one-at-a-time sampling (drawn from the same distribution).
     """
     if len(counts) != len(prompts):
         raise ValueError(f"give one count per prompt: {len(prompts)} prompts, {len(counts)} counts.")
