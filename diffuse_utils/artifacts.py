@@ -81,20 +81,23 @@ def cached_tune(output_dir, model, tokenizer, tasks, also_save_gammas=(), **tune
     return tuned, history
 
 
+def _tune_settings(tune_kwargs) -> dict:
+    """What of ``tune``'s arguments determines the adapter: all but ``progress``."""
+    return {k: v for k, v in tune_kwargs.items() if k != "progress"}
+
+
 def _adapter_folder(output_dir, model, tasks, tune_kwargs) -> Path:
-    """Where :func:`cached_tune` keeps the adapter of this configuration (``progress`` is not part of it)."""
-    settings = {k: v for k, v in tune_kwargs.items() if k != "progress"}
-    key = config_key(model=model_id(model), tasks=[t.to_dict() for t in tasks], **settings)
+    """Where :func:`cached_tune` keeps the adapter of this configuration."""
+    key = config_key(model=model_id(model), tasks=[t.to_dict() for t in tasks], **_tune_settings(tune_kwargs))
     return Path(output_dir) / "adapters" / f"{'+'.join(t.name for t in tasks)[:60]}-{key}"
 
 
 def _save_tuned(folder: Path, tuned, history, tasks, tune_kwargs, seconds: float) -> None:
     """Write the adapter, ``history.csv`` and ``config.json`` through a ``.partial`` folder."""
-    settings = {k: v for k, v in tune_kwargs.items() if k != "progress"}
     partial = folder.with_name(folder.name + ".partial")
     save_adapter(tuned, partial)
     history.to_csv(partial / "history.csv", index=False)
-    (partial / "config.json").write_text(json.dumps({"tasks": [t.name for t in tasks], **settings,
+    (partial / "config.json").write_text(json.dumps({"tasks": [t.name for t in tasks], **_tune_settings(tune_kwargs),
                                                      "tune_seconds": seconds}, default=str))
     _publish(partial, folder)
 
@@ -115,23 +118,14 @@ def cached_json_timed(output_dir, name: str, compute, **config):
     return _compute_and_save(path, compute, config)
 
 
-def cached_prefix_timed(output_dir, name: str, n: int, compute, **config):
-    """``compute(n)``, a list whose ``i``-th item does not depend on ``n`` (like samples drawn from
-    per-sample random numbers, see ``sampling.sample_uniforms``), cached as
-    ``generations/<name>-<key>-n<n>.json`` where the key leaves out ``name`` and ``n``.
-
-    A saved list with the same key and at least ``n`` items, under any name, serves its first
-    ``n``: chapter 6's 25 base-model samples of a prompt are the first 25 of chapter 4's 100.
-    Returns ``(items, seconds)``; for a served prefix the seconds are prorated, ``n / len``."""
-    saved = saved_prefix(output_dir, n, **config)
-    if saved is not None:
-        return saved
-    return _compute_and_save(_prefix_path(output_dir, name, n, config), lambda: compute(n), {**config, "n": n})
-
-
 def saved_prefix(output_dir, n: int, **config):
-    """``(items, seconds)`` from a list saved by :func:`cached_prefix_timed` (or :func:`save_prefix`)
-    with this configuration and at least ``n`` items; ``None`` if there is none."""
+    """``(items, seconds)``: the first ``n`` items of a list saved by :func:`save_prefix` with this
+    configuration and at least ``n`` items, under any name; ``None`` if there is none.
+
+    For lists whose ``i``-th item does not depend on their length (like samples drawn from
+    per-sample random numbers, see ``sampling.sample_uniforms``): chapter 6's 25 base-model
+    samples of a prompt are the first 25 of chapter 4's 100. For a served prefix the seconds
+    are prorated, ``n / len``."""
     key = config_key(**config)
     sizes = {candidate: candidate.stem.rsplit("-n", 1)[1]
              for candidate in (Path(output_dir) / "generations").glob(f"*-{key}-n*.json")}
@@ -144,8 +138,8 @@ def saved_prefix(output_dir, n: int, **config):
 
 
 def save_prefix(output_dir, name: str, items: list, seconds: float, **config) -> None:
-    """Save ``items`` computed elsewhere (e.g. with other prompts in one batch) as
-    :func:`cached_prefix_timed` would, so that later calls are served from it."""
+    """Save ``items`` and the ``seconds`` they took as ``generations/<name>-<key>-n<len>.json``,
+    where the key leaves out ``name`` and the length, for :func:`saved_prefix` to serve."""
     _write_result(_prefix_path(output_dir, name, len(items), config), {**config, "n": len(items)}, items, seconds)
 
 

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .artifacts import adapter_fingerprint, cached_prefix_timed, cached_tune, model_id, save_prefix, saved_prefix
+from .artifacts import adapter_fingerprint, cached_tune, model_id, save_prefix, saved_prefix
 from .metrics import coverage, sample_entropy
-from .sampling import DECODING, braced_spans, parse_braces, sample, sample_prompts
+from .sampling import DECODING, braced_spans, parse_braces, sample_prompts
 from .scoring import score_prompts
 from .suite import TaskFamily, held_out_task, normalize_answer
 
@@ -51,12 +51,8 @@ def cached_samples_timed(output_dir, model, tokenizer, label: str, prompt: str, 
     settings under another label, or a larger ``n`` (whose first ``n`` samples are these), are
     served from the cache. temperature, top_p, min_p: the decoding; response_prefix: text
     pre-filled in the answer (part of the key only when not the plain default)."""
-    options = _decoding_options(temperature, top_p, min_p, response_prefix)
-
-    def draw(count):
-        return sample(model, tokenizer, prompt, n=count, seed=seed, max_new_tokens=max_new_tokens,
-                      batch_size=batch_size, progress=progress, **options)
-    return cached_prefix_timed(output_dir, label, n, draw, **_samples_key(model, prompt, seed, max_new_tokens, options))
+    return cached_samples_many(output_dir, model, tokenizer, label, [prompt], [n], seed, max_new_tokens, batch_size,
+                               progress, temperature, top_p, min_p, response_prefix)[0]
 
 
 def cached_samples_many(output_dir, model, tokenizer, label: str, prompts: list[str], counts: list[int], seed: int = 0,
@@ -64,9 +60,10 @@ def cached_samples_many(output_dir, model, tokenizer, label: str, prompts: list[
                         temperature: float = 1.0, top_p: float = 1.0, min_p: float | None = None,
                         response_prefix: str = "") -> list[tuple[list[str], float]]:
     """:func:`cached_samples_timed` for several prompts, ``counts[k]`` generations of ``prompts[k]``:
-    those not cached are drawn together (``sampling.sample_prompts``: rows of several prompts share
-    a batch, which pays when counts are below ``batch_size``) and saved one file per prompt, each
-    with its share of the time by number of samples. Returns ``(texts, seconds)`` per prompt."""
+    those not cached (``artifacts.saved_prefix``: a larger draw under any label serves its start)
+    are drawn together (``sampling.sample_prompts``: rows of several prompts share a batch, which
+    pays when counts are below ``batch_size``) and saved one file per prompt, each with its share
+    of the time by number of samples. Returns ``(texts, seconds)`` per prompt."""
     options = _decoding_options(temperature, top_p, min_p, response_prefix)
     keys = [_samples_key(model, prompt, seed, max_new_tokens, options) for prompt in prompts]
     found = [saved_prefix(output_dir, n, **key) for n, key in zip(counts, keys)]

@@ -125,11 +125,12 @@ def preallocated_cache(model, kvs: list, sources: list[int], new_tokens: int) ->
     rows, cache = torch.as_tensor(sources, device=kvs[0][0][0].device), DynamicCache(config=model.config)
     lengths = [_prompt_length(kv) for kv in kvs]
     width = max(lengths[p] for p in set(sources))
+    single = sources[0] if len(set(sources)) == 1 else None
     mask = torch.ones(len(sources), width + new_tokens, dtype=torch.long, device=kvs[0][0][0].device)
     for p in set(sources):
         mask[rows == p, lengths[p]:width] = 0
     for index, layer in enumerate(cache.layers):
-        keys, values = (_rows_of(kvs, index, side, rows, lengths, width) for side in (0, 1))
+        keys, values = (_rows_of(kvs, index, side, rows, single, lengths, width) for side in (0, 1))
         if type(layer) is DynamicLayer:
             cache.layers[index] = _PreallocatedLayer(keys, values, keys.shape[-2] + new_tokens)
         else:
@@ -143,12 +144,14 @@ def _prompt_length(kv) -> int:
     return max(keys.shape[-2] for keys, _ in kv)
 
 
-def _rows_of(kvs, layer: int, side: int, rows: torch.Tensor, lengths: list[int], width: int) -> torch.Tensor:
+def _rows_of(kvs, layer: int, side: int, rows: torch.Tensor, single: int | None, lengths: list[int],
+             width: int) -> torch.Tensor:
     """Keys (``side`` 0) or values (1) of one layer for every row: its prompt's, zero in the gap
-    (zeros, not garbage: a masked position gets weight 0, and 0 * NaN would still be NaN)."""
-    first = kvs[int(rows[0])][layer][side]
-    if bool((rows == rows[0]).all()):
-        return first.expand(len(rows), -1, -1, -1)
+    (zeros, not garbage: a masked position gets weight 0, and 0 * NaN would still be NaN).
+    ``single``: the one prompt every row continues, broadcast without a copy; ``None`` if several."""
+    if single is not None:
+        return kvs[single][layer][side].expand(len(rows), -1, -1, -1)
+    first = kvs[0][layer][side]
     out = first.new_zeros(len(rows), first.shape[1], width, first.shape[-1])
     for p in rows.unique().tolist():
         out[rows == p, :, :lengths[p]] = kvs[p][layer][side][0]

@@ -141,21 +141,21 @@ def test_samples_drawn_together_are_cached_per_prompt(tokenizer, tmp_path, monke
     assert [texts for texts, _ in drawn] == [sample(model, tokenizer, p, n=n, seed=0, **settings)
                                              for p, n in (("Pick.", 4), ("Pick a letter.", 3), ("Go", 5))]
     assert len(list((tmp_path / "generations").glob("many-*.json"))) == 2   # the cached prompt is not drawn again
-    monkeypatch.setattr(evaluation, "sample", lambda *a, **k: pytest.fail("should be served from the cache"))
+    monkeypatch.setattr(evaluation, "sample_prompts", lambda *a, **k: pytest.fail("should be served from the cache"))
     again, seconds = evaluation.cached_samples_timed(tmp_path, model, tokenizer, "later", "Go", n=5, **settings)
     assert again == drawn[2][0] and seconds == pytest.approx(drawn[2][1])
     assert drawn[1][1] / drawn[2][1] == pytest.approx(3 / 5)   # time shared by number of samples
 
 
 def test_cached_samples_serve_a_prefix_of_a_larger_draw_under_any_label(tokenizer, tmp_path, monkeypatch):
-    from diffuse_utils import evaluation
+    from diffuse_utils import evaluation, sample
     model = make_tiny_model(len(tokenizer))
     settings = dict(max_new_tokens=3, batch_size=4, progress=False)
     five, seconds = evaluation.cached_samples_timed(tmp_path, model, tokenizer, "chapter-4", "Pick.", n=5, **settings)
 
     def no_sampling(*args, **kwargs):
         raise AssertionError("sampled although a larger draw was cached")
-    monkeypatch.setattr(evaluation, "sample", no_sampling)
+    monkeypatch.setattr(evaluation, "sample_prompts", no_sampling)
     three, three_seconds = evaluation.cached_samples_timed(tmp_path, model, tokenizer, "chapter-6", "Pick.", n=3,
                                                            **settings)
     assert three == five[:3] and three_seconds == pytest.approx(seconds * 3 / 5)
@@ -164,5 +164,5 @@ def test_cached_samples_serve_a_prefix_of_a_larger_draw_under_any_label(tokenize
     with pytest.raises(AssertionError, match="sampled although"):
         evaluation.cached_samples(tmp_path, model, tokenizer, "chapter-6", "Pick.", n=3, temperature=2.0, **settings)
     monkeypatch.undo()
-    assert evaluation.sample(model, tokenizer, "Pick.", n=3, batch_size=1, max_new_tokens=3,
-                             progress=False) == three   # what sampling gives anyway
+    assert sample(model, tokenizer, "Pick.", n=3, batch_size=1, max_new_tokens=3,
+                  progress=False) == three   # what sampling gives anyway
