@@ -21,6 +21,16 @@ def make_tiny_model(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:
     return LlamaForCausalLM(config).eval()
 
 
+def make_tiny_gemma2(vocab_size: int, **config) -> "Gemma2ForCausalLM":
+    """A 2-layer Gemma-2 with random weights, for what Llama lacks (soft-capped logits, sliding
+    windows); ``config`` overrides or adds to its settings."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+    torch.manual_seed(0)
+    settings = dict(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                    num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=256)
+    return Gemma2ForCausalLM(Gemma2Config(**{**settings, **config})).eval()
+
+
 @pytest.fixture
 def tiny_model(tokenizer):
     return make_tiny_model(len(tokenizer))

@@ -1,12 +1,13 @@
 """The trie that scores every target once per distinct prefix, and how it is cut into rows and passes."""
 import pytest
 import torch
-from transformers import Gemma2Config, Gemma2ForCausalLM
 
 from diffuse_utils import encode_task
 from diffuse_utils.packing import (Query, Trie, pack_rows, packed_logprobs, passes_tokens, plan_cost, plan_passes,
                                    trie_size)
 from diffuse_utils.scoring import naive_logprobs
+
+from conftest import make_tiny_gemma2
 
 
 def test_trie_nodes_parents_and_paths_by_hand():
@@ -75,11 +76,7 @@ def test_packed_scoring_of_several_prompts_equals_naive(tiny_model, tokenizer, s
 
 def test_soft_capped_head_is_applied_as_the_model_does(tokenizer, small_task):
     """Gemma-2 caps its logits in forward(); the packed path runs the head itself and must do the same."""
-    torch.manual_seed(0)
-    config = Gemma2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                          num_attention_heads=4, num_key_value_heads=2, head_dim=8, final_logit_softcapping=0.5,
-                          max_position_embeddings=256)
-    model = Gemma2ForCausalLM(config).eval()
+    model = make_tiny_gemma2(len(tokenizer), final_logit_softcapping=0.5)
     encoded = encode_task(tokenizer, small_task)
     with torch.no_grad():
         packed = packed_logprobs(model, [Query(encoded.prompt_ids[0], encoded.target_ids)])[0]

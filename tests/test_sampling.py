@@ -4,6 +4,8 @@ import torch
 from diffuse_utils import parse_braces, sample
 from diffuse_utils.sampling import warp_logits
 
+from conftest import make_tiny_gemma2
+
 
 @pytest.mark.parametrize("text, expected", [
     ("{7}", "7"), ("Sure! { Olivia }.", "Olivia"), ("{a} then {b}", "a"), ("no braces", None),
@@ -146,14 +148,8 @@ def test_prompts_sampled_together_match_each_sampled_alone(tiny_model, tokenizer
 
 
 def test_a_sliding_window_model_samples_one_prompt_per_batch(tokenizer, monkeypatch):
-    from transformers import Gemma2Config, Gemma2ForCausalLM
-
     from diffuse_utils import encode_prompt, sampling
-    torch.manual_seed(0)
-    config = Gemma2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                          num_attention_heads=4, num_key_value_heads=2, head_dim=8, sliding_window=16,
-                          max_position_embeddings=256)
-    model = Gemma2ForCausalLM(config).eval()
+    model = make_tiny_gemma2(len(tokenizer), sliding_window=16)
     assert not sampling._mixes_prompts(model)
     settings = dict(max_new_tokens=4, seed=1, progress=False)
     together = sampling.sample_prompts(model, tokenizer, ["Pick.", "Pick a letter."], [3, 3], batch_size=4, **settings)
