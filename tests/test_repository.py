@@ -73,3 +73,55 @@ def test_notebook_timings_keep_other_chapters_of_the_same_parameters(tmp_path):
     assert json.loads(path.read_text())["seconds"] == {"01_a": 1.0, "02_b": 3.0}
     runner.write_timings(path, "params/ci.yaml", {"02_b": 4.0})  # other parameters: start afresh
     assert json.loads(path.read_text()) == {"params": "params/ci.yaml", "seconds": {"02_b": 4.0}}
+
+
+def load_script(name: str):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Any GitHub repository named in a notebook: a link, a `pip install git+...`, a clone or a Colab badge.
+REPOSITORY_ADDRESS = re.compile(r"(?:github\.com|colab\.research\.google\.com/github)/([\w.-]+)/([\w.-]+)")
+
+
+def configured_repository() -> tuple[str, str, str]:
+    """``(url, owner/name, branch)`` read from ``_config.yml`` here, independently of the script."""
+    repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    url = repository["url"].rstrip("/")
+    return url, url.removeprefix("https://github.com/"), repository.get("branch", "main")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_names_only_the_configured_repository(path):
+    url, owner_repo, branch = configured_repository()
+    text = path.read_text()
+    named = {f"{owner}/{name}" for owner, name in REPOSITORY_ADDRESS.findall(text)}
+    assert named <= {owner_repo}, (f"{path.name} names {sorted(named - {owner_repo})}, but _config.yml's "
+                                   f"repository.url is {url}: run scripts/set_repository.py")
+    cells = json.loads(text)["cells"]
+    badge = f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/notebooks/{path.name}"
+    assert badge in "".join(cells[0]["source"]), f"{path.name}: the Colab badge should link {badge}"
+    setup = "".join(cells[1]["source"])
+    assert f"git+{url}@{branch}" in setup or f"-b {branch} {url}" in setup, \
+        f"{path.name}: the set-up cell should install or clone {url} at {branch}"
+
+
+def test_set_repository_moves_every_address_to_a_fork_and_back():
+    script = load_script("set_repository")
+    url, owner_repo, branch = configured_repository()
+    assert script.configured_repository() == (url, branch)
+    for path in NOTEBOOKS:
+        text = path.read_text()
+        fork = script.retarget(text, "https://github.com/someone/my-fork", "dev")
+        assert {f"{o}/{n}" for o, n in REPOSITORY_ADDRESS.findall(fork)} == {"someone/my-fork"}, path.name
+        assert f"colab.research.google.com/github/someone/my-fork/blob/dev/notebooks/{path.name}" in fork
+        assert script.retarget(fork, url, branch) == text, f"{path.name}: the round trip changed the notebook"
+
+
+def test_set_repository_rejects_an_address_it_cannot_write(tmp_path):
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://gitlab.com/someone/fork\n")
+    with pytest.raises(SystemExit, match="repository.url must be https://github.com/OWNER/NAME"):
+        load_script("set_repository").configured_repository(tmp_path / "_config.yml")
