@@ -1,10 +1,13 @@
-"""Alternatives to tuning: decoding knobs and Verbalized Sampling, measured like the tuned model.
+"""Alternatives to tuning: decoding knobs, Verbalized Sampling and String Seed of Thought, measured
+like the tuned model.
 
 Decoding settings (temperature, top-p, min-p) change how the *same* model is sampled; they can
 be scored exactly too (``target_logprobs(..., temperature, top_p, min_p)``). Verbalized
 Sampling (Zhang et al., 2025) is a prompting method: ask the model to *list* ``k`` candidate
 answers with probabilities, then draw one answer from its own list. A list that cannot be
-parsed is a failure and counts as an invalid answer.
+parsed is a failure and counts as an invalid answer. String Seed of Thought (Misaki and Akiba,
+2026; prompt and parser in :mod:`string_seed`) asks for a random string first and an answer derived
+from it; ``compare_probes(..., seed_length=8)`` runs it.
 
 Example::
 
@@ -21,10 +24,12 @@ from functools import partial
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
-from .metrics import kl_divergence
+from .metrics import kl_divergence, kl_from_samples
 from .sampling import parse_braces
 from .scoring import score_prompts
+from .string_seed import seed_prompt, seeded_figures
 from .suite import canonicalizer
 from .tasks import Task
 
@@ -135,15 +140,17 @@ def build_probes(rng: Task, names: Task, suite: list) -> list[Probe]:
 
 def compare_method(output_dir, model, tokenizer, probe: Probe, method: str, n: int, seed: int = 0,
                    max_new_tokens: int = 16, batch_size: int = 100, verbalized_k: int | None = None,
-                   verbalized_max_new_tokens: int = 96, **decoding) -> dict:
+                   verbalized_max_new_tokens: int = 96, seed_length: int | None = None,
+                   seeded_max_new_tokens: int = 64, **decoding) -> dict:
     """:func:`compare_probes` on one probe with ``n`` generations: its row."""
     return compare_probes(output_dir, model, tokenizer, [probe], method, [n], seed, max_new_tokens, batch_size,
-                          verbalized_k, verbalized_max_new_tokens, **decoding)[0]
+                          verbalized_k, verbalized_max_new_tokens, seed_length, seeded_max_new_tokens, **decoding)[0]
 
 
 def compare_probes(output_dir, model, tokenizer, probes: list[Probe], method: str, counts: list[int], seed: int = 0,
                    max_new_tokens: int = 16, batch_size: int = 100, verbalized_k: int | None = None,
-                   verbalized_max_new_tokens: int = 96, **decoding) -> list[dict]:
+                   verbalized_max_new_tokens: int = 96, seed_length: int | None = None,
+                   seeded_max_new_tokens: int = 64, **decoding) -> list[dict]:
     """Diversity, validity and (where enumerable) KL(uniform || model) of one method on each probe.
 
     Decoding methods and the tuned model: ``counts[k]`` generations of probe ``k`` with ``decoding``
@@ -151,27 +158,50 @@ def compare_probes(output_dir, model, tokenizer, probes: list[Probe], method: st
     the exact distribution over the targets under the same decoding. Verbalized Sampling
     (``verbalized_k`` set): generated lists, one answer drawn from each; ``list_failure``
     is the share of lists that did not parse, and KL uses the lists' average distribution.
+    String Seed of Thought (``seed_length`` set, :mod:`string_seed`): a random string of that many
+    characters, then the answer; the rule lists the targets of enumerable probes. ``seed_failure``,
+    ``seed_consistency`` as in ``string_seed.seeded_figures``; KL is that of the sampled valid
+    answers (infinite while a target was never drawn: the answer cannot be scored exactly).
     """
     from .evaluation import cached_samples_many
-    if verbalized_k is None:
-        prompts, new_tokens, options = [probe.prompt for probe in probes], max_new_tokens, decoding
-    else:
+    if verbalized_k is not None and seed_length is not None:
+        raise ValueError("verbalized_k and seed_length are two different methods: set at most one of them")
+    prompts, new_tokens, options = [probe.prompt for probe in probes], max_new_tokens, decoding
+    if verbalized_k is not None:
         prompts = [verbalized_prompt(probe.prompt, verbalized_k) for probe in probes]
         new_tokens, options = verbalized_max_new_tokens, {}
+    elif seed_length is not None:
+        prompts = [seed_prompt(probe.prompt, _options(probe), seed_length) for probe in probes]
+        new_tokens, options = seeded_max_new_tokens, {}
+    kind = "verbalized" if verbalized_k is not None else "seeded" if seed_length is not None else "decoding"
     drawn = cached_samples_many(output_dir, model, tokenizer, method, prompts, counts, seed, new_tokens, batch_size,
                                 progress=False, **options)
-    return [_method_row(model, tokenizer, probe, method, texts, verbalized_k is not None, seed, decoding)
+    return [_method_row(model, tokenizer, probe, method, texts, kind, seed, decoding)
             for probe, (texts, _) in zip(probes, drawn)]
 
 
-def _method_row(model, tokenizer, probe: Probe, method: str, texts: list[str], verbalized: bool, seed: int,
+def _options(probe: Probe) -> list[str] | None:
+    """The options String Seed of Thought's rule lists: the targets where they are all the valid answers."""
+    return probe.targets if probe.enumerable else None
+
+
+def _method_row(model, tokenizer, probe: Probe, method: str, texts: list[str], kind: str, seed: int,
                 decoding: dict) -> dict:
     """The figures of one probe's generations under one method (see :func:`compare_probes`)."""
     from .evaluation import diversity_figures
-    row = {"method": method, "task": probe.task, "probe": probe.name}
-    if not verbalized:
+    row = {"method": method, "task": probe.task, "probe": probe.name, "list_failure": np.nan}
+    if kind == "seeded":
+        seeded = seeded_figures(texts, probe.canonical, _options(probe))
+        row.update(diversity_figures(seeded.pop("answers"), probe.canonical, set(probe.targets), probe.prompt),
+                   **seeded)
+        if probe.enumerable:
+            p_star = pd.Series(1 / len(probe.targets), index=probe.targets)
+            row.update(kl=kl_from_samples(p_star, row["answers"]) if row["answers"] else np.inf,
+                       valid_mass=row["valid_rate"])
+        return row
+    if kind == "decoding":
         row.update(diversity_figures([parse_braces(t) for t in texts], probe.canonical, set(probe.targets),
-                                     probe.prompt), list_failure=np.nan)
+                                     probe.prompt))
         if probe.enumerable:
             exact = score_prompts(model, tokenizer, probe.as_task(), **decoding).loc[0]
             row.update(kl=exact["kl"], valid_mass=exact["valid_mass"])

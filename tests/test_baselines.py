@@ -84,7 +84,8 @@ def test_probes_compared_together_give_the_rows_of_each_alone(tokenizer, tmp_pat
     model = make_tiny_model(len(tokenizer))
     probes = [Probe("LETTERS", "ab", "Pick a or b.", canonicalizer(["a", "b"]), ["a", "b"], True),
               Probe("LETTERS", "abc", "Pick a, b or c, please.", canonicalizer(["a", "b", "c"]), ["a", "b", "c"], False)]
-    for options in ({"temperature": 2.0}, {"verbalized_k": 2, "verbalized_max_new_tokens": 3}):
+    for options in ({"temperature": 2.0}, {"verbalized_k": 2, "verbalized_max_new_tokens": 3},
+                    {"seed_length": 4, "seeded_max_new_tokens": 3}):
         together = compare_probes(tmp_path / "together", model, tokenizer, probes, "m", [4, 3], max_new_tokens=2,
                                   **options)
         alone = [compare_method(tmp_path / "alone", model, tokenizer, probe, "m", n, max_new_tokens=2, **options)
@@ -105,3 +106,49 @@ def test_a_filter_that_removes_every_answer_gives_infinite_kl(tokenizer, tmp_pat
     probe = Probe("LETTERS", "ab", "Pick a or b.", canonicalizer(["a", "b"]), ["a", "b"], True)
     row = compare_method(tmp_path, model, tokenizer, probe, "min-p 1", n=2, max_new_tokens=2, min_p=1.0)
     assert row["valid_mass"] == 0.0 and row["kl"] == float("inf")  # only the greedy path survives min-p = 1
+
+
+def test_seed_prompt_parser_and_implied_answer_by_hand():
+    from diffuse_utils.string_seed import implied_answer, parse_seeded, seed_prompt
+    listed = seed_prompt(RNG_PROMPT, ["1", "2", "3"], length=6)
+    assert listed.startswith(RNG_PROMPT) and "random string of 6 letters" in listed
+    assert "divide the sum by 3" in listed and "in this list: 1, 2, 3." in listed
+    assert "list:" not in seed_prompt(RNG_PROMPT) and "let the string choose" in seed_prompt(RNG_PROMPT)
+    assert parse_seeded("[Xk3b] so the answer is {7}.") == ("Xk3b", "7")
+    assert parse_seeded("{2} first, then [a1] and { 5 } and {6}") == ("a1", "6")   # the last braces after the string
+    assert parse_seeded("[a1] but no answer {") == ("a1", None)
+    assert parse_seeded("{4} without a string") == (None, None)
+    assert implied_answer("ab", ["x", "y", "z"]) == "x"          # 97 + 98 = 195 = 65 * 3
+    assert implied_answer("A", ["x", "y", "z"]) == "z"           # 65 = 21 * 3 + 2
+    with pytest.raises(ValueError, match="at least two options"):
+        seed_prompt(RNG_PROMPT, ["1"])
+    with pytest.raises(ValueError, match="length must be at least 1"):
+        seed_prompt(RNG_PROMPT, length=0)
+
+
+def test_seeded_row_counts_failures_consistency_and_sampled_kl():
+    from diffuse_utils.baselines import Probe, _method_row
+    targets = ["1", "2", "3"]
+    probe = Probe("RNG", "rng-3", "Pick 1, 2 or 3 like this: {number}.", canonicalizer(targets), targets, True)
+    # "ab" implies "1" (195 % 3 == 0), "A" implies "3" (65 % 3 == 2), "b" implies "3" (98 % 3 == 2)
+    texts = ["[ab] {1}", "[A] {3}", "[b] {1}", "[ab] {9}", "{2} no string", "[A] no answer", "[ab] {number}"]
+    row = _method_row(None, None, probe, "String Seed of Thought", texts, "seeded", 0, {})
+    assert row["seed_failure"] == pytest.approx(2 / 7)
+    assert row["valid_rate"] == pytest.approx(3 / 7)          # {9} is not an option, {number} echoes the prompt
+    assert row["seed_checked"] == 3 and row["seed_consistency"] == pytest.approx(2 / 3)
+    assert row["seed_chance"] == pytest.approx(1 / 3) and math.isnan(row["list_failure"])
+    assert row["kl"] == float("inf")                           # '2' was never drawn
+    both = _method_row(None, None, probe, "m", ["[ab] {1}", "[A] {2}", "[b] {2}", "[x] {3}"], "seeded", 0, {})
+    q = np.array([1, 2, 1]) / 4
+    assert both["kl"] == pytest.approx(float(np.sum(np.log((1 / 3) / q)) / 3))
+
+
+def test_seeded_method_on_a_random_model_and_exclusive_options(tokenizer, tmp_path):
+    from diffuse_utils.baselines import Probe, compare_method
+    model = make_tiny_model(len(tokenizer))
+    probe = Probe("LETTERS", "ab", "Pick a or b.", canonicalizer(["a", "b"]), ["a", "b"], True)
+    row = compare_method(tmp_path, model, tokenizer, probe, "seeded", n=3, seed_length=4, seeded_max_new_tokens=3)
+    assert row["seed_failure"] == 1.0 and row["valid_rate"] == 0.0   # three random tokens write no string and answer
+    assert row["kl"] == float("inf") and row["seed_checked"] == 0 and math.isnan(row["seed_consistency"])
+    with pytest.raises(ValueError, match="set at most one of them"):
+        compare_method(tmp_path, model, tokenizer, probe, "both", n=1, verbalized_k=2, seed_length=4)
