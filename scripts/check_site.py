@@ -3,12 +3,17 @@
     python scripts/check_site.py [_build/html]
 
 For every page of ``_toc.yml``: it loads, has a title, renders its math (MathJax, no
-TeX errors), shows no Python traceback or error output; every notebook chapter has at
-least one figure with a non-zero rendered size; every table-of-contents link resolves.
-Exits 1 and lists the problems otherwise.
+TeX errors), shows no Python traceback or error output, and no unresolved glue (raw
+``{glue:...}`` text or a left-over error node). Every notebook chapter has at least one
+figure with a non-zero rendered size, its "What we saw" section, and launch buttons
+(Colab) and a repository button pointing at ``_config.yml``'s ``repository``; each widget
+of ``WIDGET_FALLBACKS`` shows its static figure or table. Every table-of-contents link
+resolves. One full-page screenshot per chapter goes to ``_build/screenshots/`` (next to
+the site) for a person to look at. Exits 1 and lists the problems otherwise.
 """
 import functools
 import http.server
+import re
 import sys
 import threading
 from pathlib import Path
@@ -23,6 +28,26 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 RENDERED_IMAGES = """els => els.filter(e => e.complete && e.naturalWidth > 0
                                      && e.getBoundingClientRect().width > 0).length"""
 WAIT_FOR_MATH = "() => (window.MathJax && MathJax.startup) ? MathJax.startup.promise.then(() => true) : true"
+SUMMARY = "What we saw"   # every chapter ends with a section whose heading holds this (STYLE.md, rule 2)
+# A widget's static fallback, one line per widget: the chapter, and a piece of the code (or text output)
+# of the cell that draws the figure or table the rendered book shows in place of the live widget.
+WIDGET_FALLBACKS = [
+    ("notebooks/01_measuring_bias", "show_samples()"),
+]
+# Text of main without code blocks (a chapter may show glue's syntax in code, never in prose).
+PROSE_TEXT = """main => { const copy = main.cloneNode(true);
+                        copy.querySelectorAll('pre, code').forEach(e => e.remove()); return copy.textContent; }"""
+REPOSITORY_ADDRESS = re.compile(r"(?:github\.com|colab\.research\.google\.com/github)/([\w.-]+)/([\w.-]+)")
+HEADER_BUTTONS = ".bd-header-article a[href]"   # sphinx-book-theme's launch, repository and download buttons
+FALLBACK_OUTPUTS = """(cells, snippet) => cells.filter(c => c.textContent.includes(snippet)).map(c =>
+    [...c.querySelectorAll('.cell_output img')].filter(e => e.complete && e.naturalWidth > 0
+        && e.getBoundingClientRect().width > 0).length + c.querySelectorAll('.cell_output table').length)"""
+
+
+def repository() -> tuple[str, str]:
+    """``(url, branch)`` of ``_config.yml``'s ``repository`` block."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    return config["url"].rstrip("/"), config.get("branch", "main")
 
 
 def toc_pages() -> list[str]:
@@ -44,8 +69,8 @@ def serve(folder: Path):
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
-def check_page(page, url: str, is_chapter: bool) -> list[str]:
-    """Problems found on one page (empty when it is fine)."""
+def check_page(page, url: str, path: str) -> list[str]:
+    """Problems found on one page (empty when it is fine); a notebook chapter gets ``check_chapter`` too."""
     response = page.goto(url, wait_until="load")
     if response is None or response.status != 200:
         return [f"{url}: HTTP {response.status if response else 'no response'}"]
@@ -62,9 +87,45 @@ def check_page(page, url: str, is_chapter: bool) -> list[str]:
         problems.append(f"{url}: {math} math elements but none rendered by MathJax")
     if page.locator("main mjx-merror, main .MathJax_Error").count():
         problems.append(f"{url}: MathJax reports a TeX error")
-    if is_chapter and page.eval_on_selector_all("main img", RENDERED_IMAGES) == 0:
-        problems.append(f"{url}: no figure with a non-zero rendered size")
+    problems += check_glue(page, url)
+    return problems + check_chapter(page, url, path) if path.startswith("notebooks/") else problems
+
+
+def check_glue(page, url: str) -> list[str]:
+    """No glue left unresolved: raw ``{glue:...}`` text in prose, or the error node Sphinx leaves."""
+    raw = sorted(set(re.findall(r"\{glue(?::\w+)?\}\S*", page.eval_on_selector("main", PROSE_TEXT))))
+    problems = [f"{url}: unresolved glue {raw[:3]}"] if raw else []
+    if page.locator("main .system-message, main .problematic").count():
+        problems.append(f"{url}: shows an unresolved reference or glue (a system-message or problematic node)")
     return problems
+
+
+def check_chapter(page, url: str, path: str) -> list[str]:
+    """A notebook chapter's figure, summary section, launch buttons and widget fallbacks."""
+    problems = []
+    if page.eval_on_selector_all("main img", RENDERED_IMAGES) == 0:
+        problems.append(f"{url}: no figure with a non-zero rendered size")
+    if not any(SUMMARY in heading for heading in page.locator("main h2").all_inner_texts()):
+        problems.append(f"{url}: no '{SUMMARY}' section (a level-2 heading) at the end of the chapter")
+    for chapter, snippet in WIDGET_FALLBACKS:
+        if f"{chapter}.html" == path and not any(page.eval_on_selector_all("main div.cell", FALLBACK_OUTPUTS, snippet)):
+            problems.append(f"{url}: the static fallback of the widget drawn by {snippet!r} is missing "
+                            "(no cell with that code shows a figure or a table)")
+    return problems + check_buttons(page, url, path)
+
+
+def check_buttons(page, url: str, path: str) -> list[str]:
+    """The Colab launch button opens this chapter's notebook in the configured repository and branch,
+    and every link to a repository in the page's header buttons goes to that repository."""
+    repo_url, branch = repository()
+    owner_repo = repo_url.removeprefix("https://github.com/")
+    colab = f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{path.removesuffix('.html')}.ipynb"
+    links = page.eval_on_selector_all(HEADER_BUTTONS, "els => els.map(e => e.href)")
+    problems = [] if colab in links else [f"{url}: no Colab launch button to {colab} (found {links})"]
+    stray = [link for link in links if any(f"{o}/{n}" != owner_repo for o, n in REPOSITORY_ADDRESS.findall(link))]
+    if repo_url not in links:
+        problems.append(f"{url}: no repository button to {repo_url}")
+    return problems + [f"{url}: header button points at another repository: {link}" for link in stray]
 
 
 def check_links(page, base: str) -> list[str]:
@@ -77,16 +138,22 @@ def check_links(page, base: str) -> list[str]:
 
 def main() -> int:
     site = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "_build" / "html"
+    screenshots = site.resolve().parent / "screenshots"
+    screenshots.mkdir(exist_ok=True)
     server, base = serve(site)
     problems = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page()
         for path in toc_pages():
-            found = check_page(page, base + path, is_chapter=path.startswith("notebooks/"))
+            found = check_page(page, base + path, path)
+            if path.startswith("notebooks/"):
+                page.screenshot(path=str(screenshots / f"{Path(path).stem}.png"), full_page=True)
             print(f"{'ok  ' if not found else 'FAIL'} {path}")
             problems += found
         problems += check_links(page, base)
+        problems += [f"WIDGET_FALLBACKS names {chapter}, which is not a page of _toc.yml"
+                     for chapter, _ in WIDGET_FALLBACKS if f"{chapter}.html" not in toc_pages()]
         browser.close()
     server.shutdown()
     for problem in problems:
