@@ -14,6 +14,7 @@ invisible; dependencies come from this virtualenv's site-packages):
 Exits non-zero, naming the failure, otherwise. ``tests/test_install.py`` runs step 1; CI runs both.
 """
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -41,6 +42,13 @@ print(json.dumps({
 """
 
 
+def pip(*args: str) -> None:
+    """Run ``pip`` quietly with this Python; its error output in the exception when it fails."""
+    result = subprocess.run([sys.executable, "-m", "pip", *args, "-q"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"pip {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+
+
 def build_wheel(folder: Path) -> Path:
     """Build the package's wheel from a copy of its sources (the checkout stays untouched); its path."""
     source, dist = folder / "source", folder / "dist"
@@ -50,8 +58,9 @@ def build_wheel(folder: Path) -> Path:
             shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy(ROOT / name, source / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(dist), str(source)], check=True, capture_output=True, text=True)
+    # Offline with this venv's setuptools; a venv without it (Python 3.12+) lets pip fetch it.
+    isolation = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
+    pip("wheel", "--no-deps", *isolation, "-w", str(dist), str(source))
     wheels = sorted(dist.glob("diffuse_utils-*.whl"))
     if len(wheels) != 1:
         raise RuntimeError(f"expected one wheel in {dist}, found {[w.name for w in wheels]}")
@@ -60,16 +69,15 @@ def build_wheel(folder: Path) -> Path:
 
 def install(wheel: Path, target: Path) -> Path:
     """``pip install --no-deps --target target wheel``; returns ``target``."""
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
-                    "--target", str(target), str(wheel)], check=True, capture_output=True, text=True)
+    pip("install", "--no-deps", "--no-index", "--target", str(target), str(wheel))
     return target
 
 
 def isolated_python(target: Path) -> tuple[list[str], dict]:
     """Command prefix and environment for a Python that sees ``target`` first and this venv's
     site-packages for dependencies, without site processing (no ``.pth`` files: no editable install)."""
-    site_packages = sysconfig.get_paths()["purelib"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), site_packages])}
+    site_packages = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), *site_packages])}
     return [sys.executable, "-S"], env
 
 
