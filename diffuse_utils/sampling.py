@@ -25,7 +25,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from .decoding import warp_logits  # noqa: F401  (re-exported: sampling.warp_logits)
-from .encoding import encode_prompt, end_of_turn_ids
+from .encoding import encode_prompt, end_of_turn_ids, tokens_containing
 from .scoring import prompt_state
 
 _BRACES = re.compile(r"\{([^{}]*)\}")
@@ -197,24 +197,31 @@ def _generate_batch(model, starts: list, sources: list[int], stop_ids, max_new_t
     return rows
 
 
-def _stop_tokens(tokenizer, device) -> tuple[set[int], torch.Tensor]:
-    """The ids that end an answer (end of turn, end of sequence), as a set and as a tensor on ``device``."""
+def _stop_tokens(tokenizer, device, stop_text: str | None = None) -> tuple[set[int], torch.Tensor]:
+    """The ids that end an answer (end of turn, end of sequence) as a set, and as a tensor on ``device``
+    with, given ``stop_text``, every token whose text contains it (a row stops there)."""
     stop = set(end_of_turn_ids(tokenizer)) | ({tokenizer.eos_token_id} - {None})
-    return stop, torch.tensor(sorted(stop), device=device)
+    halt = stop | (tokens_containing(tokenizer, stop_text) if stop_text else set())
+    return stop, torch.tensor(sorted(halt), device=device)
 
 
-def _decode(tokenizer, token_ids: list[int], stop_ids: set[int]) -> str:
-    """Text up to the first stop token. Other special tokens stay visible (e.g. ``<|endoftext|>``):
-    hiding them would make ``{1}<|endoftext|>`` look like the clean answer ``{1}``."""
+def _decode(tokenizer, token_ids: list[int], stop_ids: set[int], stop_text: str | None = None) -> str:
+    """Text up to the first stop token, and before the first ``stop_text``. Other special tokens stay
+    visible (e.g. ``<|endoftext|>``): hiding them would make ``{1}<|endoftext|>`` look like ``{1}``."""
     cut = next((i for i, t in enumerate(token_ids) if t in stop_ids), len(token_ids))
-    return tokenizer.decode(token_ids[:cut], skip_special_tokens=False)
+    text = tokenizer.decode(token_ids[:cut], skip_special_tokens=False)
+    return text.split(stop_text, 1)[0] if stop_text else text
 
 
 @torch.no_grad()
 def sample(model, tokenizer, prompt: str, n: int = 1000, temperature: float = 1.0, top_p: float = 1.0,
            min_p: float | None = None, max_new_tokens: int = 24, batch_size: int = 100, seed: int = 0,
-           response_prefix: str = "", progress: bool = True) -> list[str]:
+           response_prefix: str = "", progress: bool = True, completion: bool = False,
+           stop: str | None = None) -> list[str]:
     """Draw ``n`` responses to ``prompt`` (chat-formatted); each includes ``response_prefix``.
+
+    completion: ``prompt`` is plain text the model continues (a base model; see ``Task.completion``).
+    stop: text that ends a response (e.g. ``"."``): a response stops at it, and leaves it out.
 
     temperature: 0 means greedy. top_p, min_p: nucleus and min-p filtering (``None``/1.0: off).
     max_new_tokens: cut-off per response; batch_size: continuations decoded together (speed
@@ -223,13 +230,14 @@ def sample(model, tokenizer, prompt: str, n: int = 1000, temperature: float = 1.
     if n < 1:
         raise ValueError(f"n must be >= 1; got {n}.")
     return sample_prompts(model, tokenizer, [prompt], [n], temperature, top_p, min_p, max_new_tokens, batch_size,
-                          seed, response_prefix, progress)[0]
+                          seed, response_prefix, progress, completion, stop)[0]
 
 
 @torch.no_grad()
 def sample_prompts(model, tokenizer, prompts: list[str], counts: list[int], temperature: float = 1.0,
                    top_p: float = 1.0, min_p: float | None = None, max_new_tokens: int = 24, batch_size: int = 100,
-                   seed: int = 0, response_prefix: str = "", progress: bool = True) -> list[list[str]]:
+                   seed: int = 0, response_prefix: str = "", progress: bool = True, completion: bool = False,
+                   stop: str | None = None) -> list[list[str]]:
     """:func:`sample` for several prompts at once: ``counts[k]`` responses to ``prompts[k]``.
 
     Rows of different prompts share batches (a prompt shorter than another is followed by a
@@ -249,8 +257,8 @@ def sample_prompts(model, tokenizer, prompts: list[str], counts: list[int], temp
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0 (0 = greedy); got {temperature}.")
     device = model.get_input_embeddings().weight.device
-    stop, stop_ids = _stop_tokens(tokenizer, device)
-    starts = [prompt_state(model, encode_prompt(tokenizer, prompt, response_prefix)) for prompt in prompts]
+    ends, stop_ids = _stop_tokens(tokenizer, device, stop)
+    starts = [prompt_state(model, encode_prompt(tokenizer, prompt, response_prefix, completion)) for prompt in prompts]
     uniforms = [sample_uniforms(seed, n, max_new_tokens) for n in counts]
     work = [(p, i) for p, n in enumerate(counts) for i in range(n)]
     batches, mixing = [], _mixes_prompts(model)
@@ -267,7 +275,7 @@ def sample_prompts(model, tokenizer, prompts: list[str], counts: list[int], temp
                                    max_new_tokens, (temperature, top_p, min_p),
                                    torch.stack([uniforms[p][i] for p, i in batch]))
             for (p, _), row in zip(batch, rows):
-                texts[p].append(response_prefix + _decode(tokenizer, row, stop))
+                texts[p].append(response_prefix + _decode(tokenizer, row, ends, stop))
             bar.update(len(batch))
     return texts
 

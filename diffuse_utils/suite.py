@@ -10,6 +10,8 @@ each a :class:`~diffuse_utils.tasks.Task` with training prompts, plus in its met
   distribution over them can be scored.
 
 The files live in ``diffuse_utils/tasks/`` and are built by ``scripts/build_tasks.py``.
+A folder of prompt files in the paper's release format (``prompts/numbers/*.json``) loads as a
+family too (:func:`release_family`).
 
 Example::
 
@@ -21,7 +23,7 @@ Example::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -84,7 +86,7 @@ class TaskFamily:
             if not held_out or not all(isinstance(p, str) and p.strip() for p in held_out):
                 raise TaskError(f"Task family {self.name!r}, sub-task {task.name!r}: metadata.held_out_prompts must "
                                 "be a non-empty list of prompts used only for evaluation.")
-            if set(held_out) & set(task.prompts):
+            if set(held_out) & set(task.prompts) and not task.metadata.get("held_out_by_family"):
                 raise TaskError(f"Task family {self.name!r}, sub-task {task.name!r}: a held-out prompt is also a "
                                 "training prompt; held-out prompts must be unseen in tuning.")
             missing = set(task.targets) - set(task.metadata.get("valid_answers", task.targets))
@@ -155,9 +157,33 @@ class TaskFamily:
             raise TaskError(f"{path}: {error}") from error
 
 
+def release_family(folder) -> TaskFamily:
+    """A family from a folder of the release's prompt files (``prompts/numbers``): one sub-task per
+    ``*.json`` file (:meth:`Task.load`, named after the file), the family named after the folder.
+
+    The release holds out whole families (leave-one-out), not phrasings: each file has one prompt,
+    so a sub-task's held-out prompt is its training prompt (``metadata['held_out_by_family']``);
+    evaluate such a family only when it was left out of tuning. Targets are all valid answers.
+    """
+    folder = Path(folder)
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise TaskError(f"{folder}: no .json prompt files; a release family is a folder of them "
+                        "(e.g. prompts/numbers of the paper's release).")
+    subtasks = []
+    for file in files:
+        task = Task.load(file)
+        task.metadata.update(held_out_prompts=list(task.prompts), held_out_by_family=True, enumerable=True)
+        subtasks.append(task)
+    return TaskFamily(name=folder.name, title=folder.name.upper(), subtasks=subtasks, source=str(folder))
+
+
 def load_family(name_or_path) -> TaskFamily:
-    """A family by name (``'countries'``, from the package) or from a YAML path of your own."""
+    """A family by name (``'countries'``, from the package), from a YAML path of your own, or from a
+    folder of the release's prompt files (:func:`release_family`)."""
     path = Path(name_or_path)
+    if path.is_dir():
+        return release_family(path)
     if path.suffix not in (".yaml", ".yml"):
         path = TASKS_DIR / f"{name_or_path}.yaml"
         if not path.exists():
@@ -173,6 +199,4 @@ def load_suite(names=None) -> list[TaskFamily]:
 
 def held_out_task(task: Task) -> Task:
     """``task`` with its held-out phrasings as prompts: what evaluation samples and scores."""
-    return Task(name=task.name, prompts=task.metadata["held_out_prompts"], targets=task.targets,
-                weights=task.weights, braces=task.braces, response_prefix=task.response_prefix,
-                metadata=task.metadata)
+    return replace(task, prompts=list(task.metadata["held_out_prompts"]))  # every other field kept

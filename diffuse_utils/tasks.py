@@ -3,7 +3,10 @@
 A task is what the paper calls ``(x, T, p*)``: prompts ``x``, a set ``T`` of valid
 answers, and a target distribution ``p*`` over them (uniform unless weights are
 given). The model is asked to answer between curly braces, so the response for
-answer ``7`` is ``{7}``.
+answer ``7`` is ``{7}``. A task is in chat form (the prompt is a user message) or, for a
+base model without a chat template, in completion form (the model continues the prompt's
+text, and ``stop`` ends every answer). :meth:`Task.load` also reads the paper's release
+format (``request``, ``response``, ``targets``, ``weights``, ``eos``).
 
 Example::
 
@@ -11,11 +14,13 @@ Example::
     rng.probabilities          # array of ten 0.1
     rng.responses              # ['{1}', '{2}', ...]
     rng.save("rng.yaml"); Task.load("rng.yaml") == rng   # True
+    die = Task("die", [DIE_PROMPT], [f" {i}" for i in range(1, 21)], braces=False, completion=True, stop=".")
 """
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -42,6 +47,10 @@ RANGE_PROMPTS = [
 RNG_RANGE_PROMPT = ("Generate a random number between {low} and {high}. Output only the number between two curly "
                     "braces, like this: {{number}}. Don't output code.")
 RNG_PROMPT = RNG_RANGE_PROMPT.format(low=1, high=10)
+# Footnote 2: a completion prompt for a base model (answers " 1" ... " 20").
+DIE_PROMPT = "She rolled the 20-sided die. It landed on the number"
+# The keys of a prompt file in the paper's release (y0mingzhang/diffuse-distributions, prompts/*/*.json).
+RELEASE_KEYS = ("request", "response", "targets", "weights", "eos")
 
 
 class TaskError(ValueError):
@@ -64,6 +73,12 @@ class Task:
         answer that the model goes on to write, e.g. a biography's first five fields: the loss
         then shapes how answers start and leaves the rest free (chapter 5). Such targets must
         be prefix-free by themselves.
+    completion: the prompts are plain text that the model continues (a base model's form, e.g.
+        :data:`DIE_PROMPT`), encoded without a chat template; ``response_prefix`` is then text
+        appended to the prompt. ``False``: each prompt is a user message of the chat template.
+    stop: the text that ends every answer (``"\n"``, ``"."``): written after each response when
+        ``end_of_turn``, and where sampling stops. ``None``: the chat template's end-of-turn
+        token, or the EOS token in completion form. It may not occur inside a response.
     """
     name: str
     prompts: list[str]
@@ -72,14 +87,16 @@ class Task:
     braces: bool = True
     response_prefix: str = ""
     end_of_turn: bool = True
+    completion: bool = False
+    stop: str | None = None
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if isinstance(self.prompts, str):
-            self.prompts = [self.prompts]
+        _check_types(vars(self))
         self.prompts, self.targets = list(self.prompts), list(self.targets)
         if self.weights is not None:
-            self.weights = [float(w) if isinstance(w, (int, float, np.number)) else w for w in self.weights]
+            self.weights = [float(w) if isinstance(w, (int, float, np.number)) and not isinstance(w, bool) else w
+                            for w in self.weights]
         validate_task(self)
 
     @property
@@ -102,7 +119,9 @@ class Task:
         return dict(zip(self.responses, self.targets)).get(text)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as a dict; ``completion`` and ``stop`` only where set (files of chat tasks keep their form)."""
+        data = asdict(self)
+        return {k: v for k, v in data.items() if k not in ("completion", "stop") or v not in (False, None)}
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False, width=120)
@@ -117,7 +136,8 @@ class Task:
 
     @classmethod
     def load(cls, path: str | Path) -> "Task":
-        """Read a task written by :meth:`save` (YAML or JSON, by suffix)."""
+        """Read a task written by :meth:`save` (YAML or JSON, by suffix), or a prompt file of the
+        paper's release (a mapping with ``request``: see :func:`release_task`), named after the file."""
         path = Path(path)
         text = path.read_text(encoding="utf-8")
         try:
@@ -126,6 +146,11 @@ class Task:
             raise TaskError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {error}") from error
         if not isinstance(data, dict):
             raise TaskError(f"{path}: expected a mapping with keys name, prompts, targets; got {type(data).__name__}.")
+        if "request" in data:
+            try:
+                return release_task(data, name=path.stem)
+            except TaskError as error:
+                raise TaskError(f"{path}: {error}") from error
         unknown = set(data) - set(cls.__dataclass_fields__)
         missing = {"name", "prompts", "targets"} - set(data)
         if unknown or missing:
@@ -149,6 +174,65 @@ def range_task(low: int, high: int, templates: list[str] | None = None, name: st
                 targets=[str(i) for i in range(low, high + 1)])
 
 
+def release_task(data: dict, name: str) -> Task:
+    """A task from a prompt of the paper's release: ``request`` (the user message), ``response``
+    (an opening, or a list of them, written before each target), ``targets``, ``weights``, ``eos``.
+
+    As in the release, an opening is part of what is scored and tuned (``log p(opening + target)``),
+    and ``eos`` (default true) ends each target with the end-of-turn token. With the one opening
+    ``""`` (every release file), targets that are each one braced field (``"{7}"``) load as answers
+    ``"7"`` with ``braces=True`` (the same responses, so the same token ids); other targets load as
+    written, with ``braces=False``. Several openings: where the release draws one opening per target
+    at each step, the task holds every (opening, target) pair, ``opening + target``, with the
+    target's weight split evenly: its loss is the release's expected loss, without the draw, and
+    scores and metrics are over pairs (``metadata['openings']`` lists the openings).
+    Example: ``release_task({"request": "Pick.", "response": [""], "targets": ["{1}", "{2}"]}, "rng")``.
+    """
+    unknown, missing = set(data) - set(RELEASE_KEYS), {"request", "response", "targets"} - set(data)
+    if unknown or missing:
+        raise TaskError(f"a release prompt file has keys {list(RELEASE_KEYS)}; unknown keys {sorted(unknown)}, "
+                        f"missing keys {sorted(missing)}.")
+    openings = [data["response"]] if isinstance(data["response"], str) else data["response"]
+    targets, weights, eos = data["targets"], data.get("weights") or None, data.get("eos", True)
+    _check_types({"name": name, "request": data["request"], "response": openings, "targets": targets,
+                  "weights": weights, "eos": eos})
+    common = dict(name=name, prompts=[data["request"]], end_of_turn=eos)
+    if openings == [""]:
+        braced = bool(targets) and all(re.fullmatch(r"\{[^{}]*\}", t) for t in targets)
+        return Task(targets=[t[1:-1] for t in targets] if braced else targets, weights=weights, braces=braced,
+                    metadata={"format": "release"}, **common)
+    weights = [w / len(openings) for w in (weights or [1.0] * len(targets)) for _ in openings]
+    return Task(targets=[o + t for t in targets for o in openings], weights=weights, braces=False,
+                metadata={"format": "release", "openings": openings}, **common)
+
+
+# The type of each field of a task file (and of the release's), as Python types and in words.
+_FIELD_TYPES = {"name": (str, "a string"), "request": (str, "a string"), "response_prefix": (str, "a string"),
+                "prompts": (list, "a list of strings"), "targets": (list, "a list of strings"),
+                "response": (list, "a string or a list of strings"), "weights": (list, "a list of numbers"),
+                "braces": (bool, "true or false"), "end_of_turn": (bool, "true or false"),
+                "completion": (bool, "true or false"), "eos": (bool, "true or false"),
+                "stop": (str, "a string or null"), "metadata": (dict, "a mapping")}
+
+
+def _check_types(fields: dict) -> None:
+    """Raise :class:`TaskError` naming the first field of the wrong type, the type found and the one
+    expected: ``prompts: hello`` in YAML is a string, not a list of one prompt, and ``targets: {a: 1}``
+    a mapping. ``None`` is allowed for ``weights`` and ``stop``; tuples pass for lists."""
+    where = f"Task {fields.get('name')!r}"
+    for key, value in fields.items():
+        expected, words = _FIELD_TYPES.get(key, (object, ""))
+        if value is None and key in ("weights", "stop"):
+            continue
+        if not isinstance(value, (list, tuple) if expected is list else expected):
+            raise TaskError(f"{where}: {key} must be {words}; got {type(value).__name__} {value!r:.60}.")
+        if key in ("prompts", "targets", "response"):
+            bad = [item for item in value if not isinstance(item, str)]
+            if bad:
+                raise TaskError(f"{where}: {key} must be strings; got {bad[0]!r} ({type(bad[0]).__name__}). "
+                                "Quote numbers in YAML, e.g. '7'.")
+
+
 def validate_task(task: Task) -> None:
     """Raise :class:`TaskError` naming the first problem with ``task``'s fields."""
     where = f"Task {task.name!r}"
@@ -156,10 +240,6 @@ def validate_task(task: Task) -> None:
         raise TaskError(f"{where}: prompts must be a non-empty list of non-empty strings.")
     if not task.targets:
         raise TaskError(f"{where}: the target list is empty; give at least one valid answer.")
-    bad = [t for t in task.targets if not isinstance(t, str)]
-    if bad:
-        raise TaskError(f"{where}: targets must be strings; got {bad[0]!r} ({type(bad[0]).__name__}). "
-                        "Quote numbers in YAML, e.g. '7'.")
     seen = set()
     for t in task.targets:
         if t in seen:
@@ -167,10 +247,15 @@ def validate_task(task: Task) -> None:
                             "(put its frequency in weights instead).")
         seen.add(t)
     _validate_weights(where, task.weights, len(task.targets))
+    if task.stop == "":
+        raise TaskError(f"{where}: stop is the empty string; give the text that ends every answer, or None.")
     for response in task.responses:
         if not response.startswith(task.response_prefix):
             raise TaskError(f"{where}: response_prefix {task.response_prefix!r} does not start the response "
                             f"{response!r}; the prefix is forced, so every response must begin with it.")
+        if task.stop is not None and task.stop in response[len(task.response_prefix):]:
+            raise TaskError(f"{where}: the stop text {task.stop!r} occurs inside the response {response!r}, so "
+                            "sampling would cut it short; choose a stop text that no response contains.")
 
 
 def _validate_weights(where: str, weights, n_targets: int) -> None:

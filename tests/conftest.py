@@ -36,6 +36,19 @@ def tiny_model(tokenizer):
     return make_tiny_model(len(tokenizer))
 
 
+@pytest.fixture(scope="session")
+def base_model_dir(tokenizer, tmp_path_factory):
+    """A folder holding a tiny random Llama and SmolLM2's tokenizer *without* a chat template, as a
+    base model is saved: for completion-form tasks."""
+    import copy
+    folder = tmp_path_factory.mktemp("base-model")
+    make_tiny_model(len(tokenizer)).save_pretrained(folder)
+    plain = copy.deepcopy(tokenizer)
+    plain.chat_template = None
+    plain.save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture
 def small_task():
     """Targets of different token lengths, non-uniform weights."""

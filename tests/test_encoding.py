@@ -92,3 +92,50 @@ def test_openings_must_be_prefix_free_by_themselves(tokenizer):
         encode_task(tokenizer, openings)
     closed = Task(name="closed", prompts=["Write."], targets=["{Ada}\n{", "{Bo}\n{"], braces=False, end_of_turn=False)
     assert [ids[-1] for ids in encode_task(tokenizer, closed).target_ids] != [2, 2]
+
+
+@pytest.fixture
+def plain(tokenizer):
+    """SmolLM2's tokenizer without its chat template, as a base model's tokenizer comes."""
+    other = copy.deepcopy(tokenizer)
+    other.chat_template = None
+    return other
+
+
+def test_chat_form_without_template_raises_the_package_error_saying_how(plain, monkeypatch):
+    from diffuse_utils import NoChatTemplateError, range_task
+    monkeypatch.setattr(plain, "apply_chat_template", lambda *a, **k: pytest.fail("transformers was called"))
+    for call in (lambda: encode_task(plain, range_task(1, 10)), lambda: encode_prompt(plain, "Pick.")):
+        with pytest.raises(NoChatTemplateError) as info:
+            call()
+        message = str(info.value)
+        assert "has no chat template" in message and "completion=True" in message and "stop=" in message
+    assert end_of_turn_text(plain) == plain.eos_token == "<|im_end|>"  # the fallback marker, no template needed
+
+
+def test_completion_form_is_the_plain_text_then_target_then_marker(plain):
+    from diffuse_utils import DIE_PROMPT
+    task = Task("die", [DIE_PROMPT], [f" {i}" for i in range(1, 21)], braces=False, completion=True, stop=".")
+    encoded = encode_task(plain, task)
+    assert encoded.prompt_ids[0] == plain(DIE_PROMPT)["input_ids"]  # no template, no special token for GPT-2 BPE
+    texts = [plain.decode(encoded.prompt_ids[0] + ids) for ids in encoded.target_ids]
+    assert texts == [f"{DIE_PROMPT} {i}." for i in range(1, 21)]
+    eos_ended = encode_task(plain, Task("die", [DIE_PROMPT], [" 1", " 10"], braces=False, completion=True))
+    assert [ids[-1] for ids in eos_ended.target_ids] == [plain.eos_token_id] * 2
+    prefixed = Task("die", [DIE_PROMPT], [" 1", " 10"], braces=False, completion=True, response_prefix=" ", stop="\n")
+    assert plain.decode(encode_task(plain, prefixed).prompt_ids[0]) == DIE_PROMPT + " "
+
+
+def test_completion_form_still_checks_prefix_free(plain, tokenizer):
+    unended = Task("die", ["It landed on"], [" 1", " 10"], braces=False, completion=True, end_of_turn=False)
+    for tok in (plain, tokenizer):  # the chat model in completion form too
+        with pytest.raises(TaskError, match=r"Targets are not prefix-free: ' 1' .* is a prefix of ' 10'"):
+            encode_task(tok, unended)
+
+
+def test_tokens_containing_a_stop_text(tokenizer):
+    from diffuse_utils.encoding import tokens_containing
+    dots = tokens_containing(tokenizer, ".")
+    assert tokenizer.convert_tokens_to_ids(".") in dots and tokenizer("...", add_special_tokens=False)["input_ids"][0] in dots
+    assert all("." in tokenizer.decode([i]) for i in dots) and tokenizer.convert_tokens_to_ids("a") not in dots
+    assert not any("." in tokenizer.decode([i]) for i in range(0, len(tokenizer), 97) if i not in dots and i > 16)

@@ -47,3 +47,61 @@ def test_load_tokenizer_matches_load_model(tokenizer, tmp_path):
     alone = load_tokenizer(str(tmp_path))
     assert alone("{7}")["input_ids"] == load_model(str(tmp_path), device="cpu")[1]("{7}")["input_ids"]
     assert load_tokenizer().convert_ids_to_tokens(2) == "<|im_end|>"  # the embedded model's end of turn
+
+
+def test_embedded_gguf_by_path_and_by_folder_is_the_embedded_model(tmp_path):
+    """A .gguf path, or a folder holding only it, loads the way the embedded model does (same cache)."""
+    from diffuse_utils.models import embedded_gguf_path, embedded_model_dir
+    gguf = embedded_gguf_path()
+    folder = tmp_path / "only-gguf"
+    folder.mkdir()
+    (folder / gguf.name).symlink_to(gguf)
+    for name in (str(gguf), str(folder)):
+        model, tok = load_model(name, device="cpu")
+        assert model.config._name_or_path == str(embedded_model_dir())
+        assert tok.convert_ids_to_tokens(2) == "<|im_end|>" and load_tokenizer(name)("{7}") == tok("{7}")
+
+
+def test_other_gguf_is_cached_by_name_size_and_mtime(tmp_path, monkeypatch):
+    """A new .gguf is de-quantized once into a folder keyed by the file; a changed file gets a new folder."""
+    import os
+
+    from diffuse_utils import models
+    written = []
+
+    def fake_write(gguf, target):
+        written.append((gguf, target))
+        target.mkdir(parents=True)
+        (target / "model.safetensors").write_text("")
+
+    monkeypatch.setattr(models, "_write_gguf_cache", fake_write)
+    gguf = tmp_path / "base.Q8_0.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(60))
+    first = models.gguf_model_dir(gguf, tmp_path / "cache")
+    assert models._source(str(gguf), tmp_path / "cache", False) == str(first) and len(written) == 1
+    assert first.parent == tmp_path / "cache" and first.name.startswith("base.Q8_0-")
+    os.utime(gguf, ns=(1, 1))
+    second = models.gguf_model_dir(gguf, tmp_path / "cache")
+    assert second != first and [t for _, t in written] == [first, second]
+
+
+def test_gguf_folders_and_files_that_cannot_load_say_why(tmp_path):
+    several = tmp_path / "several"
+    several.mkdir()
+    for name in ("a.Q4_0.gguf", "a.Q8_0.gguf"):
+        (several / name).write_bytes(b"GGUF")
+    with pytest.raises(ModelNotAvailableError, match=r"holds 2 \.gguf files \(a\.Q4_0\.gguf, a\.Q8_0\.gguf\)"):
+        load_model(str(several))
+    other = tmp_path / "weights.bin"
+    other.write_bytes(b"x")
+    with pytest.raises(ModelNotAvailableError, match="is a file but not a .gguf"):
+        load_model(str(other))
+    with pytest.raises(ModelNotAvailableError, match="holds neither a config.json nor a .gguf"):
+        load_tokenizer(str(tmp_path / "several" / ".."))  # tmp_path: only folders and a .bin
+
+
+def test_packaged_base_model_missing_package_says_how_to_install(monkeypatch):
+    from diffuse_utils import models
+    monkeypatch.setitem(models.PACKAGED_GGUFS, "no-such-base", ("no_such_module_diffuse", "no-such-package"))
+    with pytest.raises(ModelNotAvailableError, match="pip install no-such-package"):
+        load_model("no-such-base")

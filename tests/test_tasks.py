@@ -8,7 +8,7 @@ from diffuse_utils import Task, TaskError
 
 
 def test_uniform_by_default_and_responses_have_braces():
-    task = Task("t", "Pick", ["1", "2", "3", "4"])
+    task = Task("t", ("Pick",), ["1", "2", "3", "4"])
     assert task.prompts == ["Pick"]
     np.testing.assert_allclose(task.probabilities, [0.25] * 4)
     assert task.responses == ["{1}", "{2}", "{3}", "{4}"]
@@ -83,3 +83,84 @@ def test_answer_of_is_an_exact_response_match():
     task = Task("t", ["p"], ["1", "10"])
     assert task.answer_of("{10}") == "10" and task.answer_of("{1}") == "1"
     assert task.answer_of("Sure! {1}") is None and task.answer_of("{1} ") is None and task.answer_of("1") is None
+
+
+@pytest.mark.parametrize("text, field, found, expected", [
+    ("name: t\nprompts: hello\ntargets: [a]\n", "prompts", "str", "a list of strings"),
+    ("name: t\nprompts: [p]\ntargets: {a: 1}\n", "targets", "dict", "a list of strings"),
+    ("name: t\nprompts: [p]\ntargets: [a]\nweights: {a: 1}\n", "weights", "dict", "a list of numbers"),
+    ("name: t\nprompts: [p]\ntargets: [a]\nbraces: 'no'\n", "braces", "str", "true or false"),
+    ("name: t\nprompts: [p]\ntargets: [a]\nstop: 7\n", "stop", "int", "a string or null"),
+    ("name: t\nprompts: [p]\ntargets: [a]\nmetadata: [x]\n", "metadata", "list", "a mapping"),
+    ("name: 7\nprompts: [p]\ntargets: [a]\n", "name", "int", "a string"),
+])
+def test_task_files_are_checked_for_types(tmp_path, text, field, found, expected):
+    """A string where a list belongs is not a list of one, and a mapping's values are not dropped."""
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    with pytest.raises(TaskError) as info:
+        Task.load(path)
+    assert f"{field} must be {expected}; got {found}" in str(info.value) and "t.yaml" in str(info.value)
+
+
+def test_completion_task_fields_round_trip_and_stop_is_checked(tmp_path):
+    from diffuse_utils.tasks import DIE_PROMPT
+    die = Task("die", [DIE_PROMPT], [f" {i}" for i in range(1, 21)], braces=False, completion=True, stop=".")
+    assert Task.load(die.save(tmp_path / "die.yaml")) == die and die.responses[:2] == [" 1", " 2"]
+    with pytest.raises(TaskError, match=r"stop text '\.' occurs inside the response ' 1\.5'"):
+        Task("die", [DIE_PROMPT], [" 1.5", " 2"], braces=False, completion=True, stop=".")
+    with pytest.raises(TaskError, match="stop is the empty string"):
+        Task("die", [DIE_PROMPT], [" 1"], braces=False, completion=True, stop="")
+
+
+RELEASE_RNG = {"request": "Generate a random number between 1 and 10. Output only the number between two curly "
+                          "braces, like this: {number}. Don't output code.",
+               "response": [""], "targets": [f"{{{i}}}" for i in range(1, 11)]}
+
+
+def test_release_prompt_file_loads_unchanged(tmp_path):
+    """The release's prompts/numbers/rng-0.json format: braced targets become answers with braces=True,
+    the same responses; the name is the file's."""
+    path = tmp_path / "rng-0.json"
+    path.write_text(json.dumps(RELEASE_RNG))
+    task = Task.load(path)
+    assert task.name == "rng-0" and task.prompts == [RELEASE_RNG["request"]]
+    assert task.targets == [str(i) for i in range(1, 11)] and task.responses == RELEASE_RNG["targets"]
+    assert task.braces and task.end_of_turn and not task.completion and task.response_prefix == ""
+    np.testing.assert_allclose(task.probabilities, 0.1)
+
+
+def test_release_eos_weights_and_unbraced_targets(tmp_path):
+    path = tmp_path / "bio.json"
+    path.write_text(json.dumps({"request": "Write.", "response": "", "targets": ["{Ada}\n{F}", "{Bo}\n{M}"],
+                                "weights": [3, 1], "eos": False}))
+    task = Task.load(path)
+    assert task.targets == ["{Ada}\n{F}", "{Bo}\n{M}"] and not task.braces and not task.end_of_turn
+    np.testing.assert_allclose(task.probabilities, [0.75, 0.25])
+
+
+def test_release_openings_become_pairs_with_split_weights():
+    """Each target after each opening, the weight split evenly: sum over pairs of w/J * -log p equals
+    the release's expected loss over its random draw of one opening per target."""
+    from diffuse_utils.tasks import release_task
+    task = release_task({"request": "Pick.", "response": ["", "Sure! "], "targets": ["{a}", "{b}"],
+                         "weights": [1, 3]}, "pick")
+    assert task.targets == ["{a}", "Sure! {a}", "{b}", "Sure! {b}"] and not task.braces
+    np.testing.assert_allclose(task.probabilities, [0.125, 0.125, 0.375, 0.375])
+    assert task.metadata["openings"] == ["", "Sure! "]
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"request": "p", "response": [""], "targets": ["{a}"], "extra": 1}, r"unknown keys \['extra'\]"),
+    ({"request": "p", "targets": ["{a}"]}, r"missing keys \['response'\]"),
+    ({"request": "p", "response": [""], "targets": "{a}"}, "targets must be a list of strings; got str"),
+    ({"request": "p", "response": 3, "targets": ["{a}"]}, "response must be a string or a list of strings; got int"),
+    ({"request": "p", "response": [""], "targets": ["{a}"], "eos": "yes"}, "eos must be true or false; got str"),
+    ({"request": "p", "response": [""], "targets": []}, "target list is empty"),
+])
+def test_bad_release_files_raise_naming_the_problem(tmp_path, data, message):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(TaskError, match=message) as info:
+        Task.load(path)
+    assert "bad.json" in str(info.value)
