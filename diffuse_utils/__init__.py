@@ -8,7 +8,7 @@ tries, each shared token prefix run once), ``scoring`` (exact target log-probs),
 ``biographies`` (Section 6: prompt, parser, per-attribute figures, Tuned-ID targets) and ``places``
 (offline geocoding, world outline); the last two are imported by name (``from diffuse_utils import biographies``).
 """
-from .evaluation import (SUITE_TUNING, cached_samples, cached_samples_timed, diversity_figures, evaluate_family, evaluate_suite, family_means, leave_one_out_plan,
+from .evaluation import (cached_samples, cached_samples_timed, diversity_figures, evaluate_family, evaluate_suite, family_means, leave_one_out_plan,
                          suite_adapter, training_tasks)
 from .encoding import (NoChatTemplateError, check_prefix_free, encode_prompt, encode_targets, encode_task,
                        end_of_turn_ids)
@@ -20,6 +20,7 @@ from .scoring import conditional_distribution, score_prompts, target_logprobs, v
 from .suite import FAMILY_NAMES, TaskFamily, canonicalizer, load_family, load_suite, normalize_answer
 from .tasks import (BABYNAMES_PROMPT, DIE_PROMPT, RANGE_PROMPTS, RNG_PROMPT, RNG_RANGE_PROMPT, Task, TaskError,
                     range_task)
+from .schedule import TuneSettings, tune_settings
 from .tuning import distribution_matching_loss, load_adapter, save_adapter, tune
 
 __version__ = "0.1.0"

@@ -6,7 +6,7 @@ so an interrupted run leaves nothing half-written and is simply redone.
 
 Example::
 
-    model, history = cached_tune("artifacts", model, tokenizer, [rng], steps=30, lr=5e-4)
+    model, history = cached_tune("artifacts", model, tokenizer, [rng], passes=30, lr=5e-4)
     result = cached_json("artifacts", "rng-base", lambda: {"texts": sample(...)}, model="...", n=1000, seed=0)
 """
 from __future__ import annotations
@@ -15,10 +15,14 @@ import hashlib
 import json
 import shutil
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
 
+from peft import PeftModel
+
+from .schedule import tune_settings
 from .tuning import load_adapter, save_adapter, tune
 
 
@@ -38,7 +42,7 @@ def adapter_fingerprint(model) -> str:
     """``'base'`` for a plain model; for a PEFT model, 12 hex digits of a hash of its adapter
     weights. Cache keys of generations include it, so a changed adapter is never served
     the generations of an old one."""
-    from peft import PeftModel, get_peft_model_state_dict
+    from peft import get_peft_model_state_dict
     if not isinstance(model, PeftModel):
         return "base"
     digest = hashlib.sha256()
@@ -54,50 +58,66 @@ def _publish(partial: Path, final: Path) -> None:
     partial.rename(final)
 
 
-def cached_tune(output_dir, model, tokenizer, tasks, also_save_gammas=(), **tune_kwargs):
+def cached_tune(output_dir, model, tokenizer, tasks, settings=None, *, also_save_gammas=(), monitor=None,
+                progress: bool = True, tokens_per_pass: int | None = None, **overrides):
     """:func:`tune` unless an adapter with the same configuration is saved; then load it.
 
-    Saves ``adapters/<names>-<key>/`` with the PEFT safetensors adapter, ``history.csv``
-    and ``config.json``. Returns ``(peft_model, history)`` either way.
+    The configuration is the model (and, when tuning continues a ``PeftModel``, its adapter's
+    weights), the tasks and every field of the :class:`TuneSettings` (``settings`` with ``overrides``);
+    ``tokens_per_pass``, ``progress`` and the monitor do not change the adapter. A saved run is
+    reused by any caller, except one whose ``monitor`` asks for measurements its history lacks
+    (then the run is repeated with the monitor, and gives the same adapter).
+    Saves ``adapters/<names>-<key>/`` with the PEFT safetensors adapter, ``history.csv`` and
+    ``config.json``. Returns ``(peft_model, history)`` either way.
     also_save_gammas: early-stop thresholds above ``early_stop_gamma``. The run passes each on
-    its way, and a run stopping there is the same run up to that step, so the adapter it has
+    its way, and a run stopping there is the same run up to that point, so the adapter it has
     there is saved under the key that threshold has: a sweep over thresholds tunes once.
     """
-    folder = _adapter_folder(output_dir, model, tasks, tune_kwargs)
-    if (folder / "adapter_model.safetensors").exists():
+    settings = tune_settings(settings, **overrides)
+    start_from = adapter_fingerprint(model)
+    folder = _adapter_folder(output_dir, model, tasks, settings, start_from)
+    if _saved_with(folder, monitor):
         history = pd.read_csv(folder / "history.csv")
         history.attrs["tune_seconds"] = json.loads((folder / "config.json").read_text()).get("tune_seconds")
+        if isinstance(model, PeftModel):
+            model = model.unload()  # the saved adapter already includes the one it started from
         return load_adapter(model, folder), history
     start = time.perf_counter()
 
     def save_passing(gamma, tuned, history):
-        settings = {**tune_kwargs, "early_stop_gamma": gamma}
-        _save_tuned(_adapter_folder(output_dir, model, tasks, settings), tuned, history, tasks, settings,
-                    time.perf_counter() - start)
-    tuned, history = tune(model, tokenizer, tasks, passing_gammas=also_save_gammas, on_passing=save_passing,
-                          **tune_kwargs)
+        at_gamma = replace(settings, early_stop_gamma=gamma)
+        _save_tuned(_adapter_folder(output_dir, model, tasks, at_gamma, start_from), tuned, history, tasks,
+                    at_gamma, monitor, time.perf_counter() - start)
+    extra = {} if tokens_per_pass is None else {"tokens_per_pass": tokens_per_pass}
+    tuned, history = tune(model, tokenizer, tasks, settings, passing_gammas=also_save_gammas, on_passing=save_passing,
+                          monitor=monitor, progress=progress, **extra)
     history.attrs["tune_seconds"] = time.perf_counter() - start
-    _save_tuned(folder, tuned, history, tasks, tune_kwargs, history.attrs["tune_seconds"])
+    _save_tuned(folder, tuned, history, tasks, settings, monitor, history.attrs["tune_seconds"])
     return tuned, history
 
 
-def _tune_settings(tune_kwargs) -> dict:
-    """What of ``tune``'s arguments determines the adapter: all but ``progress``."""
-    return {k: v for k, v in tune_kwargs.items() if k != "progress"}
+def _saved_with(folder: Path, monitor) -> bool:
+    """Whether ``folder`` holds a finished run whose history has what ``monitor`` measures."""
+    if not (folder / "adapter_model.safetensors").exists():
+        return False
+    saved = json.loads((folder / "config.json").read_text()).get("monitor")
+    return monitor is None or saved == json.loads(json.dumps(monitor.key(), default=str))
 
 
-def _adapter_folder(output_dir, model, tasks, tune_kwargs) -> Path:
+def _adapter_folder(output_dir, model, tasks, settings, start_from: str) -> Path:
     """Where :func:`cached_tune` keeps the adapter of this configuration."""
-    key = config_key(model=model_id(model), tasks=[t.to_dict() for t in tasks], **_tune_settings(tune_kwargs))
+    extra = {} if start_from == "base" else {"continues": start_from}
+    key = config_key(model=model_id(model), tasks=[t.to_dict() for t in tasks], **asdict(settings), **extra)
     return Path(output_dir) / "adapters" / f"{'+'.join(t.name for t in tasks)[:60]}-{key}"
 
 
-def _save_tuned(folder: Path, tuned, history, tasks, tune_kwargs, seconds: float) -> None:
+def _save_tuned(folder: Path, tuned, history, tasks, settings, monitor, seconds: float) -> None:
     """Write the adapter, ``history.csv`` and ``config.json`` through a ``.partial`` folder."""
     partial = folder.with_name(folder.name + ".partial")
     save_adapter(tuned, partial)
     history.to_csv(partial / "history.csv", index=False)
-    (partial / "config.json").write_text(json.dumps({"tasks": [t.name for t in tasks], **_tune_settings(tune_kwargs),
+    (partial / "config.json").write_text(json.dumps({"tasks": [t.name for t in tasks], **asdict(settings),
+                                                     "monitor": None if monitor is None else monitor.key(),
                                                      "tune_seconds": seconds}, default=str))
     _publish(partial, folder)
 

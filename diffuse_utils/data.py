@@ -56,13 +56,29 @@ def sample_names(distribution: pd.Series, n: int, seed: int = 0) -> list[str]:
     return list(rng.choice(distribution.index.to_numpy(), size=n, p=distribution.to_numpy()))
 
 
+def held_out_names(distribution: pd.Series, exclude: set, n: int, seed: int = 0) -> list[str]:
+    """``n`` distinct names drawn from ``distribution`` (so as popular as its draws are), none in
+    ``exclude``, in the order first drawn: valid answers the tuned model never saw as targets."""
+    rng, names = np.random.default_rng([seed, 1]), {}
+    while len(names) < n:
+        for name in rng.choice(distribution.index.to_numpy(), size=4 * n, p=distribution.to_numpy()):
+            if name not in exclude and len(names) < n:
+                names.setdefault(str(name), None)
+    return list(names)
+
+
 def babynames_task(n_draws: int = 200, seed: int = 0, year: int | None = None):
     """The paper's BABYNAMES tuning task: ``n_draws`` names drawn from the SSA distribution;
-    targets are the distinct names, weights their counts (the empirical distribution as ``p*``)."""
+    targets are the distinct names, weights their counts (the empirical distribution as ``p*``).
+    ``metadata['held_out']``: as many other SSA names, drawn from the same distribution, for the
+    memorization ratio of ``diagnostics`` (is the model learning the list or the distribution?)."""
     from collections import Counter
 
     from .tasks import BABYNAMES_PROMPT, Task
-    counts = Counter(sample_names(ssa_name_distribution(year), n_draws, seed))
+    distribution = ssa_name_distribution(year)
+    counts = Counter(sample_names(distribution, n_draws, seed))
     names = sorted(counts, key=lambda name: (-counts[name], name))
+    held_out = held_out_names(distribution, set(names), len(names), seed)
     return Task(name="babynames", prompts=[BABYNAMES_PROMPT], targets=names,
-                weights=[float(counts[n]) for n in names], metadata={"n_draws": n_draws, "seed": seed})
+                weights=[float(counts[n]) for n in names],
+                metadata={"n_draws": n_draws, "seed": seed, "held_out": held_out})

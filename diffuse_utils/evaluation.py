@@ -26,10 +26,6 @@ from .sampling import DECODING, braced_spans, parse_braces, sample_prompts
 from .scoring import score_prompts
 from .suite import TaskFamily, held_out_task, normalize_answer
 
-# Tuning for the six-task suite on a small budget: each step draws 6 (sub-task, prompt) pairs
-# and 16 targets per pair, an unbiased estimate of the full loss (see tuning._step_plan).
-SUITE_TUNING = dict(steps=40, lr=5e-4, lora_rank=4, tasks_per_step=6, targets_per_step=16, seed=0)
-
 
 def cached_samples(output_dir, model, tokenizer, label: str, prompt: str, n: int, seed: int = 0,
                    max_new_tokens: int = 16, batch_size: int = 100, progress: bool = True,
@@ -168,12 +164,14 @@ def leave_one_out_plan(families: list[TaskFamily]) -> dict[str, list[TaskFamily]
     return plan
 
 
-def suite_adapter(output_dir, model, tokenizer, families: list[TaskFamily], progress: bool = True, **tuning):
-    """The adapter tuned on ``families`` (:data:`SUITE_TUNING` unless overridden): loaded if one
-    with the same configuration is saved under ``output_dir``, else tuned and saved.
-    Notebook 04 makes its ID and OOD adapters this way; notebook 05 reuses the ID one."""
-    settings = {**SUITE_TUNING, **tuning}
-    return cached_tune(output_dir, model, tokenizer, training_tasks(families), progress=progress, **settings)
+def suite_adapter(output_dir, model, tokenizer, families: list[TaskFamily], settings=None, progress: bool = True,
+                  **overrides):
+    """The adapter tuned on ``families`` with ``settings`` (a :class:`~diffuse_utils.tuning.TuneSettings`,
+    default the release's, with ``overrides``): loaded if one with the same configuration is saved
+    under ``output_dir``, else tuned and saved. Notebook 04 makes its ID and OOD adapters this way;
+    notebooks 05 and 06 reuse the ID one."""
+    return cached_tune(output_dir, model, tokenizer, training_tasks(families), settings, progress=progress,
+                       **overrides)
 
 
 def family_means(frame: pd.DataFrame, columns=("entropy", "coverage", "valid_rate")) -> pd.DataFrame:

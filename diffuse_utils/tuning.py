@@ -2,18 +2,27 @@
 
 ``L = -sum_{y in T} p*(y|x) log p_theta(y|x) = KL(p* || p_theta) + H(p*)``, so the
 smallest possible loss is ``H(p*)`` (the paper's printed ``- H`` is a sign typo).
-Every step is one pass over all prompts of all tasks (or a random subset of them).
-The step's ``prompt + target`` sequences are scored together as a trie (``packing``):
+Two update schedules (:class:`TuneSettings` ``update_per``):
+
+- ``"prompt"`` (the paper's release, the default): each pass visits every (task, prompt)
+  pair in a seeded shuffled order and makes one AdamW update per pair, on that prompt's
+  loss over all its targets. A pass over the six-task set is as many updates as prompts.
+- ``"pass"``: one update per pass, on the loss summed over tasks (each task's loss the mean
+  over its prompts), optionally over a random subset of pairs and targets (CPU budgets).
+
+An update's ``prompt + target`` sequences are scored together as a trie (``packing``):
 every shared token prefix, prompts included, runs through the model once, in forward
 passes of about ``tokens_per_pass`` tokens whose gradients are accumulated.
 
 Example::
 
-    model, history = tune(model, tokenizer, [rng_task], steps=30, lr=5e-4)
+    model, history = tune(model, tokenizer, [rng_task], passes=30, lr=5e-4)
     history.tail(1)          # loss ~ 2.31, optimal_loss = ln 10 = 2.3026
     save_adapter(model, "artifacts/rng"); load_adapter(base, "artifacts/rng")
 """
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pandas as pd
@@ -21,12 +30,13 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from tqdm.auto import tqdm
 
-from .encoding import EncodedTask, encode_task
-from .metrics import entropy
+from .encoding import encode_task
 from .packing import TOKENS_PER_PASS, Query, accumulate_gradients
+from .schedule import PAPER_TARGET_MODULES, TuneSettings, Update, plan_pass, tune_settings
 from .tasks import Task
 
-PAPER_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+__all__ = ["TuneSettings", "tune_settings", "tune", "add_lora", "distribution_matching_loss", "save_adapter",
+           "load_adapter", "fit_free_logits"]
 
 
 def distribution_matching_loss(logprobs: torch.Tensor, p_star: torch.Tensor) -> torch.Tensor:
@@ -37,112 +47,148 @@ def distribution_matching_loss(logprobs: torch.Tensor, p_star: torch.Tensor) -> 
     return -(p_star * logprobs).sum()
 
 
-def add_lora(model, lora_rank: int = 4, lora_alpha: int | None = None, target_modules=None, seed: int = 0):
-    """Wrap ``model`` with fresh LoRA adapters (PEFT). The base weights are frozen and
-    shared: the base model object gains the (zero-initialized) LoRA layers in place."""
-    torch.manual_seed(seed)  # LoRA's A matrices are drawn at random
-    config = LoraConfig(r=lora_rank, lora_alpha=lora_alpha or 2 * lora_rank, lora_dropout=0.0,
-                        target_modules=target_modules or PAPER_TARGET_MODULES, task_type="CAUSAL_LM")
-    return get_peft_model(model, config)
-
-
-def _step_plan(encoded: list[EncodedTask], rng: np.random.Generator, tasks_per_step: int | None,
-               targets_per_step: int | None):
-    """The (task, prompt, targets, weights, scale) items of one step.
-
-    Without sampling: every prompt of every task, all targets weighted by ``p*``, each
-    prompt scaled by ``1 / n_prompts`` so a task's loss is its mean over prompts.
-    ``tasks_per_step``: draw that many (task, prompt) pairs uniformly, scaled up by
-    ``n_pairs / tasks_per_step`` so the summed loss stays an unbiased estimate of the full one.
-    ``targets_per_step``: draw that many targets from ``p*`` (with replacement) and weight
-    each distinct draw by its share of the draws, again an unbiased estimate.
-    """
-    pairs = [(i, j) for i, item in enumerate(encoded) for j in range(len(item.prompt_ids))]
-    chosen, boost = pairs, 1.0
-    if tasks_per_step is not None and tasks_per_step < len(pairs):
-        picks = rng.choice(len(pairs), size=tasks_per_step, replace=False)
-        chosen, boost = [pairs[k] for k in sorted(picks)], len(pairs) / tasks_per_step
-    for i, j in chosen:
-        item = encoded[i]
-        p_star = item.task.probabilities
-        indices, weights = np.arange(len(p_star)), p_star
-        if targets_per_step is not None and targets_per_step < len(p_star):
-            draws = rng.choice(len(p_star), size=targets_per_step, p=p_star)
-            indices, counts = np.unique(draws, return_counts=True)
-            weights = counts / targets_per_step
-        yield item, item.prompt_ids[j], indices, weights, boost / len(item.prompt_ids)
-
-
-def _step(model, encoded: list[EncodedTask], tokens_per_pass: int, rng: np.random.Generator,
-          tasks_per_step: int | None = None, targets_per_step: int | None = None) -> dict[str, float]:
-    """Accumulate one step's gradients; return the loss per task sampled (mean over its prompts)."""
+def _rng_devices(model) -> list[int]:
     device = model.get_input_embeddings().weight.device
-    plan = list(_step_plan(encoded, rng, tasks_per_step, targets_per_step))
-    queries = [Query(prompt, [item.target_ids[k] for k in indices]) for item, prompt, indices, _, _ in plan]
-    weights = [torch.tensor(weights * scale, dtype=torch.float32, device=device) for _, _, _, weights, scale in plan]
-    losses = {}
-    for (item, *_), loss in zip(plan, accumulate_gradients(model, queries, weights, tokens_per_pass=tokens_per_pass)):
-        losses[item.task.name] = losses.get(item.task.name, 0.0) + loss
-    return losses
+    return [device.index or 0] if device.type == "cuda" else []
 
 
-def tune(model, tokenizer, tasks: list[Task], steps: int = 50, lr: float = 5e-5, tokens_per_pass: int = TOKENS_PER_PASS,
-         lora_rank: int = 4, target_modules=None, early_stop_gamma: float | None = None,
-         max_grad_norm: float = 1.0, seed: int = 0, progress: bool = True,
-         tasks_per_step: int | None = None, targets_per_step: int | None = None,
-         passing_gammas=(), on_passing=None):
+def add_lora(model, lora_rank: int = 4, lora_alpha: float = 8, target_modules=None, seed: int = 0,
+             lora_dropout: float = 0.0):
+    """Wrap ``model`` with fresh LoRA adapters (PEFT). The base weights are frozen and shared: the
+    base model object gains the (zero-initialized B) LoRA layers in place. The random A matrices
+    come from ``seed``; the caller's torch random state is restored afterwards."""
+    config = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout, task_type="CAUSAL_LM",
+                        target_modules=list(target_modules or PAPER_TARGET_MODULES)
+                        if not isinstance(target_modules, str) else target_modules)
+    with torch.random.fork_rng(devices=_rng_devices(model)):
+        torch.manual_seed(seed)
+        return get_peft_model(model, config)
+
+
+def _trainable(model, settings: TuneSettings):
+    """A PEFT model whose LoRA weights train: fresh adapters, or ``model``'s own (continued in place)."""
+    if not isinstance(model, PeftModel):
+        return add_lora(model, settings.lora_rank, settings.lora_alpha, settings.target_modules, settings.seed,
+                        settings.lora_dropout)
+    for name, param in model.named_parameters():
+        param.requires_grad_("lora_" in name)
+    return model
+
+
+
+class _Run:
+    """One tuning run's state: the model and its optimizer, the draws, the clock and the history."""
+
+    def __init__(self, model, encoded, settings: TuneSettings, tokens_per_pass: int, monitor, passing: list,
+                 on_passing):
+        self.model, self.encoded, self.settings, self.monitor = model, encoded, settings, monitor
+        self.tokens_per_pass, self.passing, self.on_passing = tokens_per_pass, passing, on_passing
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=settings.lr, eps=settings.adam_eps,
+                                           weight_decay=settings.weight_decay)
+        self.rng = np.random.default_rng(settings.seed)
+        self.rows, self.updates, self.start, self.diagnostic_seconds = [], 0, time.perf_counter(), 0.0
+
+    def one_pass(self, index: int) -> bool:
+        """Run pass ``index``; True when it meets the early stop. One update per pass checks
+        before its update (the run ends with the model it measured); one update per prompt
+        checks after the pass, as the release does."""
+        before = self.settings.update_per == "pass"
+        loss = optimal = 0.0
+        for update in plan_pass(self.encoded, self.rng, self.settings):
+            loss += self.accumulate(update, index)
+            optimal += update.optimal
+            if before and self.meets(loss, optimal):
+                return True
+            torch.nn.utils.clip_grad_norm_(self.params, self.settings.max_grad_norm)
+            self.optimizer.step()
+            self.updates += 1
+        return not before and self.meets(loss, optimal)
+
+    def accumulate(self, update: Update, index: int) -> float:
+        """Gradients of one update's loss; a history row (diagnostics of the state before it)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        row = {"pass": index, "update": self.updates, **self.diagnose(final=False)}
+        queries = [Query(prompt, [item.target_ids[k] for k in indices]) for item, prompt, indices, _ in update.items]
+        device = self.model.get_input_embeddings().weight.device
+        weights = [torch.tensor(w, dtype=torch.float32, device=device) for *_, w in update.items]
+        per_task = {}
+        losses = accumulate_gradients(self.model, queries, weights, tokens_per_pass=self.tokens_per_pass)
+        for (item, *_), loss in zip(update.items, losses):
+            per_task[item.task.name] = per_task.get(item.task.name, 0.0) + loss
+        loss = sum(per_task.values())
+        self.rows.append({**row, "loss": loss, "optimal_loss": update.optimal,
+                          **{f"loss/{item.task.name}": per_task.get(item.task.name, np.nan) for item in self.encoded},
+                          "seconds": time.perf_counter() - self.start, "diagnostic_seconds": self.diagnostic_seconds})
+        return loss
+
+    def diagnose(self, final: bool) -> dict:
+        """The monitor's measurements of the current model when due (in eval mode, no gradients)."""
+        if self.monitor is None or not (final or self.monitor.due(self.updates)):
+            return {}
+        start = time.perf_counter()
+        self.model.eval()
+        with torch.no_grad():
+            measured = self.monitor.measure(self.model, self.updates, final)
+        self.model.train()
+        self.diagnostic_seconds += time.perf_counter() - start
+        return measured
+
+    def meets(self, loss: float, optimal: float) -> bool:
+        """Hand the model to ``on_passing`` at each passing threshold met; True at the early stop."""
+        while self.passing and loss <= optimal * (1 + self.passing[0]):
+            self.on_passing(self.passing.pop(0), self.model, self.history())
+        gamma = self.settings.early_stop_gamma
+        return gamma is not None and loss <= optimal * (1 + gamma)
+
+    def history(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
+
+
+def tune(model, tokenizer, tasks: list[Task], settings: TuneSettings | None = None, *,
+         tokens_per_pass: int = TOKENS_PER_PASS, monitor=None, passing_gammas=(), on_passing=None,
+         progress: bool = True, **overrides):
     """Fine-tune LoRA adapters so the model's distribution over each task's targets matches ``p*``.
 
-    steps: passes over all tasks' prompts (the paper: up to 50). lr: AdamW learning rate
-    (paper 5e-5; ~5e-4 suits the 135M model). tokens_per_pass: tokens per forward pass, in place
-    of the paper's batches of 32 targets (lower it if memory runs out, raise it on a big GPU).
-    target_modules: LoRA targets, default the paper's q,k,v,o,gate,up,down (or "all-linear").
-    early_stop_gamma: stop once loss <= (1 + gamma) * sum_tasks H(p*) (paper: 0.2 for open sets).
-    tasks_per_step, targets_per_step: for many tasks on a small budget, each step uses a
-    random subset of (task, prompt) pairs and of targets (drawn from ``p*``); the loss is
-    then an unbiased but noisy estimate of the full loss (see :func:`_step_plan`).
-    passing_gammas, on_passing: thresholds above ``early_stop_gamma``; where the loss first
-    meets ``(1 + gamma) * sum H(p*)``, ``on_passing(gamma, peft_model, history)`` sees the
-    model and history that a run with ``early_stop_gamma=gamma`` would end with (the runs are
-    the same up to there), e.g. to save it; where the loss never meets it, the final ones.
-    Returns ``(peft_model, history)``: history has one row per step with ``loss``,
-    ``optimal_loss`` and ``loss/<task>`` columns (empty where a task was not drawn).
-    Loss is recorded *before* each update.
+    settings: a :class:`TuneSettings` (default: the release's), with ``overrides`` (its field names,
+    e.g. ``passes=40, lr=5e-4``) replaced. A ``PeftModel`` is trained further, in place (its own
+    LoRA shape kept), as the release continues the six-task adapter for biographies.
+    tokens_per_pass: tokens per forward pass (memory; results agree to float rounding).
+    monitor: e.g. :class:`~diffuse_utils.diagnostics.TrainingMonitor`; measures the model before
+    every update it is due and once at the end, as columns of the history.
+    passing_gammas, on_passing: thresholds above the early stop; where a pass first meets one,
+    ``on_passing(gamma, peft_model, history)`` sees the model and history a run stopping there ends
+    with (e.g. to save it); where none does, the final ones.
+    Returns ``(peft_model, history)``: one row per update, with ``pass``, ``update``, ``loss`` (before
+    the update) and its ``optimal_loss``, ``loss/<task>``, ``seconds`` and ``diagnostic_seconds`` (cumulative).
     """
+    settings = tune_settings(settings, **overrides)
+    passing = sorted(passing_gammas, reverse=True)
+    _check_run(tasks, passing, on_passing, settings)
+    encoded = [encode_task(tokenizer, t) for t in tasks]
+    with torch.random.fork_rng(devices=_rng_devices(model)):
+        run = _Run(_trainable(model, settings), encoded, settings, tokens_per_pass, monitor, passing, on_passing)
+        run.model.train()
+        for index in tqdm(range(settings.passes), desc="tuning", unit="pass", disable=not progress):
+            if run.one_pass(index):
+                break
+        final = run.diagnose(final=True)
+        if final:
+            run.rows.append({"pass": index, "update": run.updates, **final, "seconds": time.perf_counter() - run.start,
+                             "diagnostic_seconds": run.diagnostic_seconds})
+    for gamma in run.passing:  # never met: a run stopping there would have run every pass too
+        on_passing(gamma, run.model, run.history())
+    run.model.eval()
+    return run.model, run.history()
+
+
+def _check_run(tasks: list[Task], passing: list, on_passing, settings: TuneSettings) -> None:
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise ValueError(f"task names must be unique, got {names}")
-    for knob, value in (("tasks_per_step", tasks_per_step), ("targets_per_step", targets_per_step)):
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise ValueError(f"{knob} must be a positive integer or None (no sampling), got {value!r}")
-    passing = sorted(passing_gammas, reverse=True)
-    if passing and (on_passing is None or early_stop_gamma is None or passing[-1] <= early_stop_gamma):
+    if passing and (on_passing is None or settings.early_stop_gamma is None or passing[-1] <= settings.early_stop_gamma):
         raise ValueError(f"passing_gammas {passing} need on_passing and an early_stop_gamma below all of them; "
-                         f"got early_stop_gamma={early_stop_gamma}")
-    encoded = [encode_task(tokenizer, t) for t in tasks]
-    peft_model = model if isinstance(model, PeftModel) else add_lora(model, lora_rank, None, target_modules, seed)
-    peft_model.train()
-    params = [p for p in peft_model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr)
-    optimal = sum(entropy(t.probabilities) for t in tasks)
-    rng = np.random.default_rng(seed)
-    rows = []
-    for step in tqdm(range(steps), desc="tuning", unit="step", disable=not progress):
-        optimizer.zero_grad(set_to_none=True)
-        per_task = _step(peft_model, encoded, tokens_per_pass, rng, tasks_per_step, targets_per_step)
-        loss = sum(per_task.values())
-        rows.append({"step": step, "loss": loss, "optimal_loss": optimal,
-                     **{f"loss/{name}": per_task.get(name, np.nan) for name in names}})
-        while passing and loss <= optimal * (1 + passing[0]):
-            on_passing(passing.pop(0), peft_model, pd.DataFrame(rows))
-        if early_stop_gamma is not None and loss <= optimal * (1 + early_stop_gamma):
-            break
-        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-        optimizer.step()
-    for gamma in passing:  # never met: a run stopping there would have run every step too
-        on_passing(gamma, peft_model, pd.DataFrame(rows))
-    peft_model.eval()
-    return peft_model, pd.DataFrame(rows)
+                         f"got early_stop_gamma={settings.early_stop_gamma}")
 
 
 def save_adapter(model: PeftModel, path) -> None:
@@ -170,7 +216,7 @@ def fit_free_logits(p_star, steps: int = 300, lr: float = 0.1, seed: int = 0) ->
     for step in range(steps):
         logprobs = logits.log_softmax(-1)
         loss = distribution_matching_loss(logprobs, target)
-        kl = float((target * (target.clamp_min(1e-300).log() - logprobs)).sum())
+        kl = float((target * (target.clamp_min(1e-300).log() - logprobs.detach())).sum())
         rows.append({"step": step, "loss": loss.item(), "kl": kl,
                      **{f"p_{i}": p for i, p in enumerate(logprobs.exp().tolist())}})
         optimizer.zero_grad()

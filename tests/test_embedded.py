@@ -37,7 +37,7 @@ def test_same_seed_same_samples(embedded):
 
 def test_tuning_rng_makes_it_diffuse_and_adapter_round_trips(embedded, rng_task, tmp_path):
     model, tok = embedded
-    tuned, history = tune(model, tok, [rng_task], steps=40, lr=5e-4, progress=False)
+    tuned, history = tune(model, tok, [rng_task], passes=40, lr=5e-4, progress=False)
     try:
         logprobs = target_logprobs(tuned, tok, rng_task)
         assert entropy(conditional_distribution(logprobs)) >= 2.25

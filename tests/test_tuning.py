@@ -8,7 +8,9 @@ from diffuse_utils import Task, distribution_matching_loss, encode_task, load_ad
 from diffuse_utils.metrics import entropy, kl_divergence
 from diffuse_utils.scoring import naive_logprobs
 from diffuse_utils.packing import Query, accumulate_gradients
+from diffuse_utils.schedule import TuneSettings, plan_pass
 from diffuse_utils.tuning import add_lora
+from dataclasses import replace
 
 from conftest import make_tiny_model
 
@@ -59,9 +61,10 @@ def test_accumulated_gradient_equals_naive_gradient(tokenizer, small_task, token
 
 def test_tune_lowers_loss_and_round_trips(tokenizer, tmp_path):
     task = Task("two", ["Pick."], ["a", "b"], weights=[1, 3])
-    model, history = tune(make_tiny_model(len(tokenizer)), tokenizer, [task], steps=25, lr=1e-2, lora_rank=2,
+    model, history = tune(make_tiny_model(len(tokenizer)), tokenizer, [task], passes=25, lr=1e-2, lora_rank=2,
                           progress=False)
-    assert list(history.columns) == ["step", "loss", "optimal_loss", "loss/two"]
+    assert list(history.columns) == ["pass", "update", "loss", "optimal_loss", "loss/two", "seconds",
+                                     "diagnostic_seconds"]
     assert history["optimal_loss"].iloc[0] == pytest.approx(entropy([1, 3]))
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
     tuned = target_logprobs(model, tokenizer, task)
@@ -73,18 +76,20 @@ def test_tune_lowers_loss_and_round_trips(tokenizer, tmp_path):
 
 def test_early_stop_and_same_seed_same_history(tokenizer):
     task = Task("two", ["Pick."], ["a", "b"])
-    runs = [tune(make_tiny_model(len(tokenizer)), tokenizer, [task], steps=4, lr=1e-2, lora_rank=2, seed=3,
-                 progress=False)[1] for _ in range(2)]
+    timeless = lambda history: history.drop(columns=["seconds", "diagnostic_seconds"])
+    runs = [timeless(tune(make_tiny_model(len(tokenizer)), tokenizer, [task], passes=4, lr=1e-2, lora_rank=2, seed=3,
+                          progress=False)[1]) for _ in range(2)]
     assert runs[0].equals(runs[1])
-    stopped = tune(make_tiny_model(len(tokenizer)), tokenizer, [task], steps=10, early_stop_gamma=1e6,
-                   progress=False)[1]
-    assert len(stopped) == 1  # the first loss is already within (1 + gamma) * H(p*)
+    for update_per, updates in (("pass", 0), ("prompt", 1)):  # per pass: stop before the update; per prompt: after
+        stopped = tune(make_tiny_model(len(tokenizer)), tokenizer, [task], passes=10, early_stop_gamma=1e6,
+                       update_per=update_per, progress=False)[1]
+        assert len(stopped) == 1  # the first loss is already within (1 + gamma) * H(p*)
 
 
 def test_duplicate_task_names_rejected(tokenizer):
     task = Task("same", ["p"], ["a"])
     with pytest.raises(ValueError, match="task names must be unique"):
-        tune(make_tiny_model(len(tokenizer)), tokenizer, [task, task], steps=1, progress=False)
+        tune(make_tiny_model(len(tokenizer)), tokenizer, [task, task], passes=1, progress=False)
 
 
 def test_fit_free_logits_converges_to_binomial():
@@ -106,31 +111,33 @@ def _two_tasks(tokenizer):
 
 
 def test_step_plan_without_sampling_is_every_prompt_and_target(tokenizer):
-    from diffuse_utils.tuning import _step_plan
-    plan = list(_step_plan(_two_tasks(tokenizer), np.random.default_rng(0), None, None))
-    assert [(item.task.name, scale) for item, _, _, _, scale in plan] == \
-        [("first", 1 / 3), ("first", 1 / 3), ("first", 1 / 3), ("second", 1.0)]
-    np.testing.assert_allclose(plan[0][3], [0.1, 0.2, 0.3, 0.4])
+    [update] = list(plan_pass(_two_tasks(tokenizer), np.random.default_rng(0), TuneSettings(update_per="pass")))
+    plan = update.items
+    assert [item.task.name for item, *_ in plan] == ["first", "first", "first", "second"]
+    np.testing.assert_allclose(plan[0][3], np.array([0.1, 0.2, 0.3, 0.4]) / 3)
+    np.testing.assert_allclose(plan[3][3], [0.5, 0.5])
     assert list(plan[0][2]) == [0, 1, 2, 3]
+    assert update.optimal == pytest.approx(entropy([1, 2, 3, 4]) + np.log(2))
 
 
 def test_sampled_step_plan_is_an_unbiased_estimate_of_the_full_loss(tokenizer):
     """E[sum over the plan of scale * weight * f] equals the full sum, for any per-target f."""
-    from diffuse_utils.tuning import _step_plan
     encoded = _two_tasks(tokenizer)
+    settings = TuneSettings(update_per="pass")
     f = {("first", 0): [1.0, 5.0, -2.0, 3.0], ("first", 1): [0.5, 0.0, 4.0, 1.0], ("first", 2): [2.0, 2.0, 2.0, 9.0],
          ("second", 0): [7.0, -1.0]}
 
     def total(plan):
         out = 0.0
-        for item, prompt, indices, weights, scale in plan:
+        [update] = list(plan)
+        for item, prompt, indices, weights in update.items:
             j = next(j for j, p in enumerate(item.prompt_ids) if p is prompt)
-            out += scale * sum(w * f[(item.task.name, j)][k] for k, w in zip(indices, weights))
+            out += sum(w * f[(item.task.name, j)][k] for k, w in zip(indices, weights))
         return out
 
-    full = total(_step_plan(encoded, np.random.default_rng(0), None, None))
-    rng = np.random.default_rng(1)
-    estimates = [total(_step_plan(encoded, rng, 2, 3)) for _ in range(20000)]
+    full = total(plan_pass(encoded, np.random.default_rng(0), settings))
+    rng, sampled = np.random.default_rng(1), replace(settings, tasks_per_step=2, targets_per_step=3)
+    estimates = [total(plan_pass(encoded, rng, sampled)) for _ in range(20000)]
     assert full == pytest.approx((1.7 + 1.65 + 4.8) / 3 + 3.0)  # mean over the three prompts, plus "second"
     assert np.mean(estimates) == pytest.approx(full, rel=0.02)
     assert np.std(estimates) > 0.1  # it is an estimate, not the full sum
@@ -138,10 +145,10 @@ def test_sampled_step_plan_is_an_unbiased_estimate_of_the_full_loss(tokenizer):
 
 def test_sampled_tuning_is_seeded_and_marks_undrawn_tasks(tokenizer):
     tasks = [Task("first", ["Pick.", "Choose."], ["a", "b", "c"]), Task("second", ["Name one."], ["x", "y"])]
-    runs = [tune(make_tiny_model(len(tokenizer)), tokenizer, tasks, steps=4, lr=1e-2, lora_rank=2, seed=5,
-                 tasks_per_step=1, targets_per_step=2, progress=False)[1] for _ in range(2)]
-    assert runs[0].equals(runs[1])
+    runs = [tune(make_tiny_model(len(tokenizer)), tokenizer, tasks, passes=4, lr=1e-2, lora_rank=2, seed=5,
+                 update_per="pass", tasks_per_step=1, targets_per_step=2, progress=False)[1] for _ in range(2)]
+    assert runs[0].drop(columns=["seconds", "diagnostic_seconds"]).equals(runs[1].drop(columns=["seconds", "diagnostic_seconds"]))
     drawn = runs[0][["loss/first", "loss/second"]].notna().sum(axis=1)
     assert (drawn == 1).all()  # one (task, prompt) pair per step: the other task's column is empty
     with pytest.raises(ValueError, match="tasks_per_step must be a positive integer or None"):
-        tune(make_tiny_model(len(tokenizer)), tokenizer, tasks, steps=1, tasks_per_step=0, progress=False)
+        tune(make_tiny_model(len(tokenizer)), tokenizer, tasks, passes=1, tasks_per_step=0, progress=False)
