@@ -1,16 +1,28 @@
-"""The package's earlier tuning-step paths, kept as references for the benchmark (not used by the book).
+"""The package's earlier tuning-step and sampling paths, kept as references for the benchmark (not used by the book).
 
 Version 1 ran the prompt once and shared its keys/values across mini-batches of targets
 (``batch_logprobs`` with the plain prompt state). Version 2 also ran the targets' common prefix
 (``{``) with the prompt and sorted mini-batches by length (``accumulate_task_gradients``).
 The package now packs every ``prompt + target`` sequence into tries (``diffuse_utils.packing``).
+
+The sampler before issue 22 (:func:`earlier_sample`, one prompt): each batch's cache is a buffer
+sized for the whole generation; a row that stops leaves the batch by re-indexing every layer's
+whole buffer (a copy of all rows, all positions, at every step where a row stops); tokens are
+drawn by inverse CDF over a float64 cumulative sum of the full vocabulary, after dividing the
+logits by the temperature even when it is 1. Same random numbers and laws as the package's
+sampler (``diffuse_utils.sampling``), which differs from it only by float rounding in the draw.
 """
 from __future__ import annotations
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
-from diffuse_utils.decoding import warped_logprobs
+from diffuse_utils.decoding import warp_logits, warped_logprobs
+from diffuse_utils.encoding import encode_prompt
+from diffuse_utils.kvcache import prompt_length, rows_of
+from diffuse_utils.sampling import _decode, _stop_tokens, sample_uniforms
+from diffuse_utils.scoring import prompt_state
 from diffuse_utils.tuning import distribution_matching_loss
 
 
@@ -112,3 +124,94 @@ def accumulate_task_gradients(model, prompt_ids: list[int], target_ids: list[lis
     pairs = [(root, leaf.grad) for root, leaf in zip(roots, leaves) if leaf.grad is not None]
     torch.autograd.backward([r for r, _ in pairs], [g for _, g in pairs])
     return total
+
+
+def earlier_draw_tokens(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """One token per row of ``probs`` (B, V): the first whose float64 cumulative sum exceeds ``u * total``."""
+    cumulative = probs.double().cumsum(-1)
+    chosen = torch.searchsorted(cumulative, uniforms.to(cumulative.device)[:, None] * cumulative[:, -1:],
+                                right=True)[:, 0]
+    return chosen.clamp_(max=probs.shape[-1] - 1)
+
+
+def _earlier_next_tokens(logits, temperature, top_p, min_p, uniforms):
+    if temperature == 0:
+        return logits.argmax(-1)
+    warped = warp_logits(logits.float() / temperature, 1.0, top_p, min_p)  # divided even when temperature is 1
+    return earlier_draw_tokens(warped.softmax(-1), uniforms)
+
+
+class EarlierPreallocatedLayer(DynamicLayer):
+    """A cache layer in a buffer sized for the whole generation; rows leave by re-indexing the whole buffer."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, capacity: int):
+        super().__init__()
+        self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
+        self.length = keys.shape[-2]
+        self._key_buffer = keys.new_empty(*keys.shape[:2], capacity, keys.shape[-1])
+        self._value_buffer = values.new_empty(*values.shape[:2], capacity, values.shape[-1])
+        self._key_buffer[:, :, :self.length], self._value_buffer[:, :, :self.length] = keys, values
+        self._expose()
+
+    def _expose(self):
+        self.keys, self.values = self._key_buffer[:, :, :self.length], self._value_buffer[:, :, :self.length]
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        end = self.length + key_states.shape[-2]
+        self._key_buffer[:, :, self.length:end], self._value_buffer[:, :, self.length:end] = key_states, value_states
+        self.length = end
+        self._expose()
+        return self.keys, self.values
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self._key_buffer, self._value_buffer = self._key_buffer[indices], self._value_buffer[indices]
+        self._expose()
+
+
+def _earlier_generate_batch(model, kv, rows_count: int, last, stop_ids, max_new_tokens, warp, uniforms):
+    """One batch of ``rows_count`` continuations of one prompt (state ``last``, ``kv``); token lists."""
+    device, cache = last.device, DynamicCache(config=model.config)
+    length = prompt_length(kv)
+    sources = torch.zeros(rows_count, dtype=torch.long, device=device)
+    for index, layer in enumerate(cache.layers):
+        keys, values = (rows_of([kv], index, side, sources, 0, [length], length) for side in (0, 1))
+        if type(layer) is DynamicLayer:
+            cache.layers[index] = EarlierPreallocatedLayer(keys, values, length + max_new_tokens)
+        else:
+            layer.update(keys, values)
+    mask = torch.ones(rows_count, length + max_new_tokens, dtype=torch.long, device=device)
+    lengths = torch.full((rows_count,), length, device=device)
+    logits, rows, active = last.expand(rows_count, -1), [[] for _ in range(rows_count)], torch.arange(rows_count)
+    for step in range(max_new_tokens):
+        chosen = _earlier_next_tokens(logits, *warp, uniforms[active, step])
+        for row, token in zip(active.tolist(), chosen.tolist()):
+            rows[row].append(token)
+        going = ~torch.isin(chosen, stop_ids)
+        if not going.any():
+            break
+        if not going.all():
+            keep = going.nonzero()[:, 0]
+            for layer in cache.layers:
+                layer.batch_select_indices(keep)
+            active, chosen, mask, lengths = active[keep.cpu()], chosen[keep], mask[keep], lengths[keep]
+        output = model(input_ids=chosen[:, None], past_key_values=cache, position_ids=(lengths + step)[:, None],
+                       attention_mask=mask[:, :length + step + 1], use_cache=True)
+        cache, logits = output.past_key_values, output.logits[:, -1]
+    return rows
+
+
+@torch.no_grad()
+def earlier_sample(model, tokenizer, prompt: str, n: int = 1000, temperature: float = 1.0, top_p: float = 1.0,
+                   min_p: float | None = None, max_new_tokens: int = 24, batch_size: int = 100, seed: int = 0) -> list[str]:
+    """``diffuse_utils.sample`` as it was before issue 22 (one prompt, no response prefix): same
+    per-sample uniforms, so the same seed draws the same texts up to float rounding in the draw."""
+    device = model.get_input_embeddings().weight.device
+    ends, stop_ids = _stop_tokens(tokenizer, device)
+    last, kv = prompt_state(model, encode_prompt(tokenizer, prompt))
+    uniforms, texts = sample_uniforms(seed, n, max_new_tokens), []
+    for start in range(0, n, batch_size):
+        count = min(batch_size, n - start)
+        rows = _earlier_generate_batch(model, kv, count, last, stop_ids, max_new_tokens, (temperature, top_p, min_p),
+                                       uniforms[start:start + count])
+        texts += [_decode(tokenizer, row, ends) for row in rows]
+    return texts

@@ -13,9 +13,12 @@ def warp_logits(logits: torch.Tensor, temperature: float = 1.0, top_p: float = 1
                 min_p: float | None = None) -> torch.Tensor:
     """Apply temperature, then min-p, then top-p (nucleus) filtering. Shape kept ``(B, V)``.
 
-    Filtered tokens get ``-inf``; the most likely token always survives.
+    Filtered tokens get ``-inf``; the most likely token always survives. A temperature of 1 divides
+    nothing (``x / 1.0 == x`` exactly), so it is skipped: a pass over ``(B, V)`` saved per step.
     """
-    logits = logits.float() / temperature
+    logits = logits.float()
+    if temperature != 1.0:
+        logits = logits / temperature
     if min_p is not None:
         probs = logits.softmax(-1)
         logits = logits.masked_fill(probs < min_p * probs.max(-1, keepdim=True).values, float("-inf"))

@@ -21,11 +21,10 @@ import re
 
 import torch
 from tqdm.auto import tqdm
-from transformers import DynamicCache
-from transformers.cache_utils import DynamicLayer
 
 from .decoding import warp_logits  # noqa: F401  (re-exported: sampling.warp_logits)
 from .encoding import encode_prompt, end_of_turn_ids, tokens_containing
+from .kvcache import leave_batch, mixes_prompts, preallocated_cache, prompt_length
 from .scoring import prompt_state
 
 _BRACES = re.compile(r"\{([^{}]*)\}")
@@ -57,17 +56,26 @@ def sample_uniforms(seed: int, n: int, max_new_tokens: int) -> torch.Tensor:
     return torch.rand(n, max_new_tokens, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
-def draw_tokens(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+def draw_tokens(probs: torch.Tensor, uniforms: torch.Tensor, block: int = 1024) -> torch.Tensor:
     """One token per row of ``probs`` (B, V), by inverse-CDF sampling: ``uniforms[b]`` in [0, 1)
     picks the first token whose cumulative probability exceeds it times the row's total.
 
     Same law as ``torch.multinomial(probs, 1)``, but it needs one random number per row where
-    ``multinomial`` draws one per vocabulary entry (a fifth of a CPU decoding step at V=49152).
-    A token of probability 0 is never drawn: its cumulative sum equals its predecessor's."""
-    cumulative = probs.double().cumsum(-1)
-    chosen = torch.searchsorted(cumulative, uniforms.to(cumulative.device)[:, None] * cumulative[:, -1:],
-                                right=True)[:, 0]
-    return chosen.clamp_(max=probs.shape[-1] - 1)  # u * total rounds up to total: odds about 2**-53
+    ``multinomial`` draws one per vocabulary entry. The vocabulary is cut into blocks of ``block``
+    tokens: float32 block totals, cumulated in float64, find the block; a float64 cumulative sum
+    inside that block alone finds the token (a full float64 cumulative sum of ``(B, V)`` cost a
+    tenth of a CPU decoding step). A token of probability 0 is never drawn.
+    Example: ``draw_tokens(torch.tensor([[0.5, 0.0, 0.5]]), torch.tensor([0.6])) -> tensor([2])``."""
+    rows, vocabulary = probs.shape
+    blocks = torch.nn.functional.pad(probs, (0, -vocabulary % block)).view(rows, -1, block)
+    ends = blocks.sum(-1).double().cumsum(-1)                                   # (B, blocks)
+    target = uniforms.to(ends.device)[:, None] * ends[:, -1:]
+    chosen = torch.searchsorted(ends, target, right=True).clamp_(max=ends.shape[1] - 1)   # (B, 1)
+    inside = blocks.gather(1, chosen[:, :, None].expand(-1, -1, block))[:, 0]   # (B, block)
+    start = torch.where(chosen > 0, ends.gather(1, (chosen - 1).clamp(min=0)), 0.0)
+    offset = torch.searchsorted(start + inside.double().cumsum(-1), target, right=True)[:, 0]
+    last = (inside > 0).cumsum(-1).argmax(-1)  # past the block's end by rounding: its last token drawable
+    return (chosen[:, 0] * block + torch.minimum(offset, last)).clamp_(max=vocabulary - 1)
 
 
 def _next_tokens(logits, temperature, top_p, min_p, uniforms):
@@ -76,125 +84,38 @@ def _next_tokens(logits, temperature, top_p, min_p, uniforms):
     return draw_tokens(warp_logits(logits, temperature, top_p, min_p).softmax(-1), uniforms)
 
 
-class _PreallocatedLayer(DynamicLayer):
-    """A cache layer whose keys/values live in a buffer sized for the whole generation.
-
-    ``DynamicLayer`` concatenates at every step, copying the whole cache each time (a quarter of
-    a CPU decoding step); this one writes the new position into place and hands attention a
-    view of the filled part."""
-
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor, capacity: int):
-        super().__init__()
-        self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
-        self.length = keys.shape[-2]
-        self._key_buffer = keys.new_empty(*keys.shape[:2], capacity, keys.shape[-1])
-        self._value_buffer = values.new_empty(*values.shape[:2], capacity, values.shape[-1])
-        self._key_buffer[:, :, :self.length] = keys
-        self._value_buffer[:, :, :self.length] = values
-        self._expose()
-
-    def _expose(self):
-        self.keys = self._key_buffer[:, :, :self.length]
-        self.values = self._value_buffer[:, :, :self.length]
-
-    def update(self, key_states, value_states, *args, **kwargs):
-        end = self.length + key_states.shape[-2]
-        if end > self._key_buffer.shape[-2]:
-            raise RuntimeError(f"the sampling cache holds {self._key_buffer.shape[-2]} positions; {end} were asked for.")
-        self._key_buffer[:, :, self.length:end] = key_states
-        self._value_buffer[:, :, self.length:end] = value_states
-        self.length = end
-        self._expose()
-        return self.keys, self.values
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        self._key_buffer, self._value_buffer = self._key_buffer[indices], self._value_buffer[indices]
-        self._expose()
-
-
-def preallocated_cache(model, kvs: list, sources: list[int], new_tokens: int) -> tuple[DynamicCache, torch.Tensor]:
-    """A cache for ``len(sources)`` rows, row ``r`` holding the keys/values of prompt ``kvs[sources[r]]``,
-    with room for ``new_tokens`` more. Returns ``(cache, attention mask)``.
-
-    Prompts of different lengths sit left-aligned: row ``r`` has its prompt, then a masked gap up
-    to the longest prompt, then the generated positions, so every step writes the same column.
-    The mask ``(rows, longest + new_tokens)`` is 1 on prompt and generated columns, 0 in gaps.
-    Full-attention layers get a :class:`_PreallocatedLayer`; other layer kinds (sliding windows,
-    as in Gemma-2) keep the library's own layer, which is correct for one prompt at a time
-    (see :func:`_mixes_prompts`), only slower."""
-    rows, cache = torch.as_tensor(sources, device=kvs[0][0][0].device), DynamicCache(config=model.config)
-    lengths = [_prompt_length(kv) for kv in kvs]
-    width = max(lengths[p] for p in set(sources))
-    single = sources[0] if len(set(sources)) == 1 else None
-    mask = torch.ones(len(sources), width + new_tokens, dtype=torch.long, device=kvs[0][0][0].device)
-    for p in set(sources):
-        mask[rows == p, lengths[p]:width] = 0
-    for index, layer in enumerate(cache.layers):
-        keys, values = (_rows_of(kvs, index, side, rows, single, lengths, width) for side in (0, 1))
-        if type(layer) is DynamicLayer:
-            cache.layers[index] = _PreallocatedLayer(keys, values, keys.shape[-2] + new_tokens)
-        else:
-            layer.update(keys, values)
-    return cache, mask
-
-
-def _prompt_length(kv) -> int:
-    """Tokens of a prompt whose per-layer ``(keys, values)`` are ``kv``: the longest layer's
-    (a sliding-window layer may keep only the last window of them)."""
-    return max(keys.shape[-2] for keys, _ in kv)
-
-
-def _rows_of(kvs, layer: int, side: int, rows: torch.Tensor, single: int | None, lengths: list[int],
-             width: int) -> torch.Tensor:
-    """Keys (``side`` 0) or values (1) of one layer for every row: its prompt's, zero in the gap
-    (zeros, not garbage: a masked position gets weight 0, and 0 * NaN would still be NaN).
-    ``single``: the one prompt every row continues, broadcast without a copy; ``None`` if several."""
-    if single is not None:
-        return kvs[single][layer][side].expand(len(rows), -1, -1, -1)
-    first = kvs[0][layer][side]
-    out = first.new_zeros(len(rows), first.shape[1], width, first.shape[-1])
-    for p in rows.unique().tolist():
-        out[rows == p, :, :lengths[p]] = kvs[p][layer][side][0]
-    return out
-
-
-def _mixes_prompts(model) -> bool:
-    """Whether rows of different prompts may share a batch: only where every layer is a plain
-    full-attention layer, so the gap between a short prompt and its answer is only masked."""
-    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
-
-
 def _generate_batch(model, starts: list, sources: list[int], stop_ids, max_new_tokens, warp, uniforms):
     """Decode one batch of continuations; returns a list of token lists, one per row.
 
     starts: ``(last_logprobs, kv)`` of each prompt (:func:`~diffuse_utils.scoring.prompt_state`);
     sources: which prompt each row continues; uniforms (rows, max_new_tokens): row ``b``'s random
-    number at each step. A row that draws a stop token leaves the batch (its cache rows are
-    dropped), so later steps cost only the rows still writing: a few long answers no longer keep
-    a whole batch running."""
+    number at each step. A row that draws a stop token leaves the batch (the last rows move into
+    its place, see :func:`~diffuse_utils.kvcache.leave_batch`), so later steps cost only the rows
+    still writing: a few long answers no longer keep a whole batch running."""
     device = starts[0][0].device
     cache, mask = preallocated_cache(model, [kv for _, kv in starts], sources, max_new_tokens)
     width = mask.shape[1] - max_new_tokens
-    lengths = torch.tensor([_prompt_length(starts[p][1]) for p in sources], device=device)
+    lengths = torch.tensor([prompt_length(starts[p][1]) for p in sources], device=device)
     logits = torch.stack([starts[p][0] for p in sources]) if len(set(sources)) > 1 else \
         starts[sources[0]][0].expand(len(sources), -1)
-    rows, active = [[] for _ in sources], torch.arange(len(sources), device=device)
+    rows, active = [[] for _ in sources], torch.arange(len(sources))
     for step in range(max_new_tokens):
-        chosen = _next_tokens(logits, *warp, uniforms[active.cpu(), step])
+        chosen = _next_tokens(logits, *warp, uniforms[active, step])
         for row, token in zip(active.tolist(), chosen.tolist()):
             rows[row].append(token)
         going = ~torch.isin(chosen, stop_ids)
-        if not going.any():
+        if not going.any() or step == max_new_tokens - 1:  # no forward pass for a token never drawn
             break
         if not going.all():
-            keep = going.nonzero()[:, 0]
-            for layer in cache.layers:
-                layer.batch_select_indices(keep)
-            active, chosen, mask, lengths = active[keep], chosen[keep], mask[keep], lengths[keep]
+            order = leave_batch(cache, going)
+            active, chosen, mask, lengths = active[order.cpu()], chosen[order], mask[order], lengths[order]
         output = model(input_ids=chosen[:, None], past_key_values=cache, position_ids=(lengths + step)[:, None],
                        attention_mask=mask[:, :width + step + 1], use_cache=True)
         cache, logits = output.past_key_values, output.logits[:, -1]
     return rows
+
+
+_mixes_prompts = mixes_prompts  # the name tests and earlier code use
 
 
 def _stop_tokens(tokenizer, device, stop_text: str | None = None) -> tuple[set[int], torch.Tensor]:
@@ -261,7 +182,7 @@ def sample_prompts(model, tokenizer, prompts: list[str], counts: list[int], temp
     starts = [prompt_state(model, encode_prompt(tokenizer, prompt, response_prefix, completion)) for prompt in prompts]
     uniforms = [sample_uniforms(seed, n, max_new_tokens) for n in counts]
     work = [(p, i) for p, n in enumerate(counts) for i in range(n)]
-    batches, mixing = [], _mixes_prompts(model)
+    batches, mixing = [], mixes_prompts(model)
     for p, i in work:  # consecutive rows, batch_size at most, one prompt per batch where prompts cannot mix
         if not batches or len(batches[-1]) == batch_size or (not mixing and batches[-1][0][0] != p):
             batches.append([])
