@@ -21,6 +21,7 @@ from .suite import FAMILY_NAMES, TaskFamily, canonicalizer, load_family, load_su
 from .tasks import (BABYNAMES_PROMPT, DIE_PROMPT, RANGE_PROMPTS, RNG_PROMPT, RNG_RANGE_PROMPT, Task, TaskError,
                     range_task)
 from .schedule import TuneSettings, tune_settings
+from . import data, diagnostics, fidelity  # modules the book reaches as du.data, du.diagnostics, du.fidelity
 from .tuning import distribution_matching_loss, load_adapter, save_adapter, tune
 
 __version__ = "0.1.0"

@@ -102,6 +102,7 @@ class _Run:
                 return True
             torch.nn.utils.clip_grad_norm_(self.params, self.settings.max_grad_norm)
             self.optimizer.step()
+            self.rows[-1]["stepped"] = True
             self.updates += 1
         return not before and self.meets(loss, optimal)
 
@@ -117,7 +118,7 @@ class _Run:
         for (item, *_), loss in zip(update.items, losses):
             per_task[item.task.name] = per_task.get(item.task.name, 0.0) + loss
         loss = sum(per_task.values())
-        self.rows.append({**row, "loss": loss, "optimal_loss": update.optimal,
+        self.rows.append({**row, "loss": loss, "optimal_loss": update.optimal, "stepped": False,
                           **{f"loss/{item.task.name}": per_task.get(item.task.name, np.nan) for item in self.encoded},
                           "seconds": time.perf_counter() - self.start, "diagnostic_seconds": self.diagnostic_seconds})
         return loss
@@ -160,7 +161,9 @@ def tune(model, tokenizer, tasks: list[Task], settings: TuneSettings | None = No
     ``on_passing(gamma, peft_model, history)`` sees the model and history a run stopping there ends
     with (e.g. to save it); where none does, the final ones.
     Returns ``(peft_model, history)``: one row per update, with ``pass``, ``update``, ``loss`` (before
-    the update) and its ``optimal_loss``, ``loss/<task>``, ``seconds`` and ``diagnostic_seconds`` (cumulative).
+    the update) and its ``optimal_loss``, ``stepped`` (False where the early stop came first),
+    ``loss/<task>``, ``seconds`` and ``diagnostic_seconds`` (cumulative); ``history.stepped.sum()``
+    updates were made.
     """
     settings = tune_settings(settings, **overrides)
     passing = sorted(passing_gammas, reverse=True)
@@ -174,7 +177,8 @@ def tune(model, tokenizer, tasks: list[Task], settings: TuneSettings | None = No
                 break
         final = run.diagnose(final=True)
         if final:
-            run.rows.append({"pass": index, "update": run.updates, **final, "seconds": time.perf_counter() - run.start,
+            run.rows.append({"pass": index, "update": run.updates, "stepped": False, **final,
+                             "seconds": time.perf_counter() - run.start,
                              "diagnostic_seconds": run.diagnostic_seconds})
     for gamma in run.passing:  # never met: a run stopping there would have run every pass too
         on_passing(gamma, run.model, run.history())

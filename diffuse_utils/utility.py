@@ -113,41 +113,60 @@ def knowledge_task(country: str, capitals: list[str]) -> Task:
                 braces=False, response_prefix=prefix, end_of_turn=False)
 
 
-def knowledge_accuracy(model, tokenizer, questions: list[tuple[str, str]],
-                       tokens_per_pass: int = TOKENS_PER_PASS) -> dict:
-    """Multiple choice by exact scoring: for each question, every capital of ``questions`` is
-    scored after the pre-filled answer (:func:`knowledge_task`); ``accuracy`` is the share whose
-    true capital scores highest, ``mean_rank`` its mean rank (1 is best), ``ranks`` per question."""
+def knowledge_choices(questions: list[tuple[str, str]], n_choices: int | None = None, seed: int = 0) -> list[list[str]]:
+    """The candidate capitals of each question, sorted: all capitals of ``questions``, or the true
+    one and ``n_choices - 1`` others drawn at random (seeded; cheaper: scoring cost grows with it)."""
     capitals = sorted({capital for _, capital in questions})
-    encoded = [encode_task(tokenizer, knowledge_task(country, capitals)) for country, _ in questions]
+    if n_choices is None or n_choices >= len(capitals):
+        return [capitals] * len(questions)
+    rng = np.random.default_rng(seed)
+    choices = []
+    for _, capital in questions:
+        others = [c for c in capitals if c != capital]
+        choices.append(sorted([capital, *rng.choice(others, size=n_choices - 1, replace=False).tolist()]))
+    return choices
+
+
+def knowledge_accuracy(model, tokenizer, questions: list[tuple[str, str]], n_choices: int | None = None,
+                       seed: int = 0, tokens_per_pass: int = TOKENS_PER_PASS) -> dict:
+    """Multiple choice by exact scoring: for each question, each candidate capital
+    (:func:`knowledge_choices`) is scored after the pre-filled answer (:func:`knowledge_task`);
+    ``accuracy`` is the share whose true capital scores highest, ``mean_rank`` its mean rank
+    (1 is best), ``ranks`` per question. Chance is ``1 / n_choices``."""
+    choices = knowledge_choices(questions, n_choices, seed)
+    encoded = [encode_task(tokenizer, knowledge_task(country, options))
+               for (country, _), options in zip(questions, choices)]
     with torch.no_grad():
         scores = packed_logprobs(model, [Query(e.prompt_ids[0], e.target_ids) for e in encoded],
                                  tokens_per_pass=tokens_per_pass)
-    ranks = [int((score > score[capitals.index(capital)]).sum().item()) + 1
-             for score, (_, capital) in zip(scores, questions)]
+    ranks = [int((score > score[options.index(capital)]).sum().item()) + 1
+             for score, options, (_, capital) in zip(scores, choices, questions)]
     return {"accuracy": float(np.mean([r == 1 for r in ranks])), "mean_rank": float(np.mean(ranks)), "ranks": ranks}
 
 
 @dataclass
 class UtilityProbe:
     """The cost-of-tuning proxies measured together: greedy capital QA (``qa_named``, ``qa_exact``),
-    the exact knowledge probe (``knowledge``) on the same questions, and perplexity on the first
-    ``text_chars`` of the reference text (0: skipped). Used by ``TrainingMonitor`` at checkpoints.
+    the exact knowledge probe (``knowledge``, over ``n_choices`` candidates or all capitals) on the
+    same questions, and perplexity on the first ``text_chars`` of the reference text (0: skipped).
+    Used by ``TrainingMonitor`` at checkpoints.
 
     Example: ``UtilityProbe(capital_questions(None)).measure(model, tokenizer)``.
     """
     questions: list
     text_chars: int = 20_000
     max_new_tokens: int = 16
+    n_choices: int | None = None
+    seed: int = 0
 
     def measure(self, model, tokenizer) -> dict[str, float]:
         qa = qa_accuracy(model, tokenizer, self.questions, self.max_new_tokens)
         row = {"qa_named": qa["named"], "qa_exact": qa["exact"],
-               "knowledge": knowledge_accuracy(model, tokenizer, self.questions)["accuracy"]}
+               "knowledge": knowledge_accuracy(model, tokenizer, self.questions, self.n_choices, self.seed)["accuracy"]}
         if self.text_chars:
             row["perplexity"] = perplexity(model, tokenizer, reference_text(self.text_chars))
         return row
 
     def key(self) -> dict:
         return {"questions": [list(q) for q in self.questions], "text_chars": self.text_chars,
-                "max_new_tokens": self.max_new_tokens}
+                "max_new_tokens": self.max_new_tokens, "n_choices": self.n_choices, "seed": self.seed}

@@ -63,8 +63,9 @@ def test_tune_lowers_loss_and_round_trips(tokenizer, tmp_path):
     task = Task("two", ["Pick."], ["a", "b"], weights=[1, 3])
     model, history = tune(make_tiny_model(len(tokenizer)), tokenizer, [task], passes=25, lr=1e-2, lora_rank=2,
                           progress=False)
-    assert list(history.columns) == ["pass", "update", "loss", "optimal_loss", "loss/two", "seconds",
+    assert list(history.columns) == ["pass", "update", "loss", "optimal_loss", "stepped", "loss/two", "seconds",
                                      "diagnostic_seconds"]
+    assert history["stepped"].all()
     assert history["optimal_loss"].iloc[0] == pytest.approx(entropy([1, 3]))
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
     tuned = target_logprobs(model, tokenizer, task)
@@ -84,6 +85,7 @@ def test_early_stop_and_same_seed_same_history(tokenizer):
         stopped = tune(make_tiny_model(len(tokenizer)), tokenizer, [task], passes=10, early_stop_gamma=1e6,
                        update_per=update_per, progress=False)[1]
         assert len(stopped) == 1  # the first loss is already within (1 + gamma) * H(p*)
+        assert stopped["stepped"].sum() == updates
 
 
 def test_duplicate_task_names_rejected(tokenizer):
