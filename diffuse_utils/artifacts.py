@@ -7,7 +7,8 @@ so an interrupted run leaves nothing half-written and is simply redone.
 Example::
 
     model, history = cached_tune("artifacts", model, tokenizer, [rng], passes=30, lr=5e-4)
-    result = cached_json("artifacts", "rng-base", lambda: {"texts": sample(...)}, model="...", n=1000, seed=0)
+    save_prefix("artifacts", "rng-base", texts, seconds, model="...", seed=0)
+    saved_prefix("artifacts", 100, model="...", seed=0)      # the first 100 texts, and their share of the time
 """
 from __future__ import annotations
 
@@ -122,22 +123,6 @@ def _save_tuned(folder: Path, tuned, history, tasks, settings, monitor, seconds:
     _publish(partial, folder)
 
 
-def cached_json(output_dir, name: str, compute, **config):
-    """``compute()`` once per configuration; its JSON-able result is kept in
-    ``generations/<name>-<key>.json`` and read back on later calls."""
-    return cached_json_timed(output_dir, name, compute, **config)[0]
-
-
-def cached_json_timed(output_dir, name: str, compute, **config):
-    """:func:`cached_json`, also returning the seconds ``compute()`` took when it ran
-    (``None`` for files written before this was recorded)."""
-    path = Path(output_dir) / "generations" / f"{name}-{config_key(**config)}.json"
-    if path.exists():
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        return stored["result"], stored.get("seconds")
-    return _compute_and_save(path, compute, config)
-
-
 def saved_prefix(output_dir, n: int, **config):
     """``(items, seconds)``: the first ``n`` items of a list saved by :func:`save_prefix` with this
     configuration and at least ``n`` items, under any name; ``None`` if there is none.
@@ -165,15 +150,6 @@ def save_prefix(output_dir, name: str, items: list, seconds: float, **config) ->
 
 def _prefix_path(output_dir, name: str, n: int, config: dict) -> Path:
     return Path(output_dir) / "generations" / f"{name}-{config_key(**config)}-n{n}.json"
-
-
-def _compute_and_save(path: Path, compute, config: dict):
-    """Run ``compute()``, save it with :func:`_write_result`, return ``(result, seconds)``."""
-    start = time.perf_counter()
-    result = compute()
-    seconds = time.perf_counter() - start
-    _write_result(path, config, result, seconds)
-    return result, seconds
 
 
 def _write_result(path: Path, config: dict, result, seconds: float) -> None:

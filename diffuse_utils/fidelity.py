@@ -56,6 +56,15 @@ SCOPE_PARAMETERS = {
 }
 
 
+def repository_root(start=".") -> Path | None:
+    """The checkout holding ``notebooks/`` and ``params/`` at or above ``start`` (None outside one,
+    e.g. on Colab with the package installed from the repository)."""
+    for folder in (Path(start).resolve(), *Path(start).resolve().parents):
+        if (folder / "notebooks").is_dir() and (folder / "params").is_dir():
+            return folder
+    return None
+
+
 def notebook_defaults(path) -> dict:
     """The literal assignments of a notebook's ``parameters`` cell (its defaults), by name."""
     cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]

@@ -98,3 +98,8 @@ def test_knowledge_probe_ranks_the_true_capital_by_exact_scores(tokenizer):
     picked = knowledge_choices(questions, n_choices=2, seed=0)
     assert all(len(o) == 2 and capital in o for o, (_, capital) in zip(picked, questions))
     assert picked == knowledge_choices(questions, n_choices=2, seed=0)
+
+
+def test_repository_root_is_found_from_inside_and_not_outside(tmp_path):
+    assert fidelity.repository_root(NOTEBOOKS) == ROOT == fidelity.repository_root(ROOT / "diffuse_utils")
+    assert fidelity.repository_root(tmp_path) is None
