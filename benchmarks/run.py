@@ -16,8 +16,9 @@
    prompts share the chat template), peak memory, and the loss difference. Each measurement runs in
    its own process so peak RSS is its own.
 2. Measurement: exact scoring of RNG 1-10 vs 1000 samples, on an RNG-tuned adapter.
-3. Sampling throughput: the package's sampler vs `model.generate` on a repeated batch, on short
-   answers (RNG) and on long answers of varied length (biographies); and, on chapter 6's
+3. Sampling throughput: the package's sampler vs the sampler before issue 22 (benchmarks/earlier.py),
+   in turns in one process, on short answers (RNG) and on long answers of varied length (biographies),
+   with the tokens/s bound set by this CPU's matmul throughput at the same batch; and, on chapter 6's
    workload (21 prompts, 25 samples each), one prompt at a time vs batches mixing prompts.
 """
 import argparse
@@ -41,7 +42,8 @@ from diffuse_utils.scoring import prompt_state
 from diffuse_utils.tuning import add_lora, distribution_matching_loss
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from earlier import accumulate_task_gradients, batch_logprobs, common_prefix_length, length_order  # noqa: E402
+from earlier import (accumulate_task_gradients, batch_logprobs, common_prefix_length, earlier_sample,  # noqa: E402
+                     length_order)
 
 HERE = Path(__file__).resolve().parent
 PARTS = ["tuning", "exact", "sampling"]
@@ -183,28 +185,64 @@ SAMPLING_CASES = {"rng (short answers)": dict(n=1000, batch=100, max_new_tokens=
                   "biography (long answers, lengths vary)": dict(n=100, batch=100, max_new_tokens=112)}
 
 
-def measure_sampling(case: str) -> dict:
-    """Samples per second: the package's sampler vs model.generate on a repeated batch. On long
-    answers of varied length the package's rows leave the batch as they finish; generate's do not."""
+def count_decoded_tokens(model) -> list:
+    """A running count of the token positions embedded by forward passes of one token per row (decoding
+    steps; a prompt's prefill is not counted)."""
+    counter = [0]
+
+    def hook(_, args):
+        if args[0].shape[-1] == 1:
+            counter[0] += args[0].numel()
+    model.get_input_embeddings().register_forward_pre_hook(hook)
+    return counter
+
+
+def matmul_seconds(model, rows: int, repeats: int = 3) -> float:
+    """Seconds of the matrix products of one decoding step at ``rows`` rows: every linear layer's
+    weight (and the vocabulary head) times a random ``(rows, in_features)`` input, nothing else.
+    ``rows / matmul_seconds`` tokens/s is the bound this CPU's matmul throughput sets for that batch."""
+    weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    inputs = {w.shape[1]: torch.randn(rows, w.shape[1]) for w in weights}
+    times = []
+    with torch.no_grad():
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            for w in weights:
+                inputs[w.shape[1]] @ w.T
+            times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
+def measure_sampling(case: str, repeats: int) -> dict:
+    """Samples and tokens per second of the package's sampler against the sampler before issue 22
+    (``earlier.earlier_sample``), measured in turns in this process (medians of ``repeats``), whether
+    they draw the same texts for the same seed, and the matmul bound for the same batch."""
     from diffuse_utils.biographies import BIOGRAPHY_PROMPT
     settings = SAMPLING_CASES[case]
     n, batch, max_new_tokens = settings["n"], settings["batch"], settings["max_new_tokens"]
     prompt = du.RNG_PROMPT if case.startswith("rng") else BIOGRAPHY_PROMPT
     model, tokenizer = du.load_model(device="cpu")
-    start = time.perf_counter()
-    du.sample(model, tokenizer, prompt, n=n, batch_size=batch, max_new_tokens=max_new_tokens, progress=False)
-    ours = time.perf_counter() - start
-    ids = torch.tensor([encode_prompt(tokenizer, prompt)]).repeat(batch, 1)
-    stop = du.end_of_turn_ids(tokenizer)
-    torch.manual_seed(0)
-    start = time.perf_counter()
-    with torch.no_grad():
-        for _ in range(n // batch):
-            model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=1.0, top_k=0,
-                           max_new_tokens=max_new_tokens, eos_token_id=stop, pad_token_id=tokenizer.pad_token_id)
-    plain = time.perf_counter() - start
-    return {"case": case, "n": n, "batch": batch, "max_new_tokens": max_new_tokens,
-            "package_samples_per_s": n / ours, "generate_samples_per_s": n / plain, "speed_up": plain / ours}
+    tokens = count_decoded_tokens(model)
+    kwargs = dict(n=n, batch_size=batch, max_new_tokens=max_new_tokens)
+    samplers = {"earlier": lambda: earlier_sample(model, tokenizer, prompt, **kwargs),
+                "package": lambda: du.sample(model, tokenizer, prompt, progress=False, **kwargs)}
+    seconds, texts, bound = {name: [] for name in samplers}, {}, []
+    for _ in range(repeats):
+        for name, run in samplers.items():
+            tokens[0], start = 0, time.perf_counter()
+            texts[name] = run()
+            seconds[name].append(time.perf_counter() - start)
+        bound.append(matmul_seconds(model, batch, repeats=1))
+    decoded = tokens[0]
+    median = {name: statistics.median(times) for name, times in seconds.items()}
+    same = sum(a == b for a, b in zip(texts["earlier"], texts["package"]))
+    return {"case": case, "n": n, "batch": batch, "max_new_tokens": max_new_tokens, "repeats": repeats,
+            "decoded_tokens": decoded, "earlier_seconds": seconds["earlier"], "package_seconds": seconds["package"],
+            "earlier_samples_per_s": n / median["earlier"], "package_samples_per_s": n / median["package"],
+            "earlier_tokens_per_s": decoded / median["earlier"], "package_tokens_per_s": decoded / median["package"],
+            "speed_up": median["earlier"] / median["package"],
+            "matmul_bound_tokens_per_s": batch / statistics.median(bound),
+            "identical_texts_share": same / n}
 
 
 def measure_several_prompts(samples_per_prompt: int = 25, max_new_tokens: int = 16) -> dict:
@@ -234,7 +272,7 @@ def measure_exact_vs_sampled(n: int = 1000) -> dict:
     """Exact scoring vs estimating from n samples, on an RNG-tuned adapter (so most samples are valid)."""
     model, tokenizer = du.load_model(device="cpu")
     rng = du.range_task(1, 10)
-    tuned, _ = du.tune(model, tokenizer, [rng], steps=30, lr=5e-4, progress=False)
+    tuned, _ = du.tune(model, tokenizer, [rng], passes=30, lr=5e-4, progress=False)
     start = time.perf_counter()
     exact = du.conditional_distribution(du.target_logprobs(tuned, tokenizer, rng))
     exact_seconds = time.perf_counter() - start
@@ -279,12 +317,17 @@ def main() -> int:
     parser.add_argument("--methods", nargs="+", default=[],
                         help="tuning: re-measure only methods whose name contains one of these words "
                              "(e.g. package); the other rows are kept")
+    parser.add_argument("--threads", type=int, help="torch threads of every measurement (default: torch's); on a "
+                        "CPU shared with other work, 1 avoids threads waiting on each other")
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read by the measuring subprocesses' torch
+        torch.set_num_threads(args.threads)
     if args.one:
         kind, *rest = args.one
         result = {"tuning": lambda: measure_tuning(rest[0], rest[1], int(rest[2])),
-                  "sampling": lambda: measure_sampling(rest[0]), "exact": measure_exact_vs_sampled,
+                  "sampling": lambda: measure_sampling(rest[0], int(rest[1])), "exact": measure_exact_vs_sampled,
                   "several": measure_several_prompts}[kind]()
         print(json.dumps(result))
         return 0
@@ -309,7 +352,7 @@ def main() -> int:
         save(results, args.output)
     if "sampling" in args.parts:
         print("sampling throughput", flush=True)
-        results["sampling"] = [in_subprocess("sampling", case) for case in SAMPLING_CASES]
+        results["sampling"] = [in_subprocess("sampling", case, str(args.repeats)) for case in SAMPLING_CASES]
         results["sampling_several_prompts"] = in_subprocess("several")
     save(results, args.output)
     print(f"wrote {args.output}")
