@@ -3,8 +3,12 @@
 Modules, one concern each: ``models`` (loading), ``tasks`` (prompt + targets +
 weights), ``encoding`` (chat templates, prefix-free targets), ``packing`` (targets as
 tries, each shared token prefix run once), ``scoring`` (exact target log-probs), ``sampling``, ``metrics``, ``tuning`` (loss, LoRA, loop),
+``schedule`` (tuning settings, the order of updates: per prompt as the paper's release, or per pass),
+``diagnostics`` (exact L = H + KL - log M and the memorization ratio during training), ``fidelity``
+(the book's settings beside the paper's and the release's), ``token_targets`` (the per-token form of the loss),
 ``suite`` (the six task families), ``evaluation`` (held-out evaluation, leave-one-out),
-``baselines`` (decoding knobs, Verbalized Sampling), ``utility`` (offline cost-of-tuning proxies),
+``baselines`` (decoding knobs, Verbalized Sampling), ``string_seed`` (String Seed of Thought),
+``utility`` (offline cost-of-tuning proxies: greedy QA, an exact knowledge probe, perplexity),
 ``biographies`` (Section 6: prompt, parser, per-attribute figures, Tuned-ID targets) and ``places``
 (offline geocoding, world outline); the last two are imported by name (``from diffuse_utils import biographies``).
 """
