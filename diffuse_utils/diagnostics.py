@@ -20,7 +20,7 @@ Example::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,7 +43,7 @@ def decompose(logprobs: np.ndarray, p_star: np.ndarray) -> dict[str, float]:
             "neg_log_mass": float(-log_mass)}
 
 
-def held_out_task(task: Task) -> Task | None:
+def held_out_answers(task: Task) -> Task | None:
     """The task's valid answers that are not targets (``metadata['held_out']``), as a task with the
     same prompts and answer form; ``None`` when the task has none."""
     held_out = task.metadata.get("held_out")
@@ -58,18 +58,28 @@ def memorization_ratio(target_logprobs: np.ndarray, held_out_logprobs: np.ndarra
     return float(np.mean(np.exp(held_out_logprobs)) / np.mean(np.exp(target_logprobs)))
 
 
-def task_diagnostics(model, tokenizer, task: Task, tokens_per_pass: int = TOKENS_PER_PASS) -> dict[str, float]:
-    """:func:`decompose` (and the memorization ratio when the task has held-out answers) for every
-    prompt of ``task``, averaged over its prompts. Keys ``L``, ``H``, ``KL``, ``neg_log_mass``
-    and ``memorization``. Run it under ``torch.no_grad()``."""
-    encoded, held = encode_task(tokenizer, task), held_out_task(task)
+def diagnostic_queries(tokenizer, task: Task) -> list[Query]:
+    """What :func:`task_diagnostics` scores: every prompt with the targets, then every prompt with
+    the held-out answers (when the task has them). Encoded once; a monitor reuses them."""
+    encoded, held = encode_task(tokenizer, task), held_out_answers(task)
     queries = [Query(prompt, encoded.target_ids) for prompt in encoded.prompt_ids]
     if held is not None:
-        queries += [Query(prompt, encode_task(tokenizer, held).target_ids) for prompt in encoded.prompt_ids]
+        held_ids = encode_task(tokenizer, held).target_ids
+        queries += [Query(prompt, held_ids) for prompt in encoded.prompt_ids]
+    return queries
+
+
+def task_diagnostics(model, tokenizer, task: Task, tokens_per_pass: int = TOKENS_PER_PASS,
+                     queries: list[Query] | None = None) -> dict[str, float]:
+    """:func:`decompose` (and the memorization ratio when the task has held-out answers) for every
+    prompt of ``task``, averaged over its prompts. Keys ``L``, ``H``, ``KL``, ``neg_log_mass``
+    and ``memorization``. ``queries``: :func:`diagnostic_queries` of the task, if already made.
+    Run it under ``torch.no_grad()``."""
+    queries = diagnostic_queries(tokenizer, task) if queries is None else queries
     scores = [s.cpu().numpy().astype(float) for s in packed_logprobs(model, queries, tokens_per_pass=tokens_per_pass)]
-    n = len(encoded.prompt_ids)
+    n = len(task.prompts)
     rows = [decompose(scores[j], task.probabilities) for j in range(n)]
-    if held is not None:
+    if len(scores) > n:
         for j, row in enumerate(rows):
             row["memorization"] = memorization_ratio(scores[j], scores[n + j])
     return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
@@ -90,6 +100,7 @@ class TrainingMonitor:
     utility: object = None
     utility_at: tuple = (0,)
     tokens_per_pass: int = TOKENS_PER_PASS
+    _queries: list | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         if not isinstance(self.every, int) or self.every < 1:
@@ -100,10 +111,12 @@ class TrainingMonitor:
 
     def measure(self, model, update: int, final: bool = False) -> dict[str, float]:
         """The columns for the model's current state (call in eval mode, under ``torch.no_grad()``)."""
+        if self._queries is None:  # encoded once per run, not at every measurement
+            self._queries = [diagnostic_queries(self.tokenizer, task) for task in self.tasks]
         row = {}
-        for task in self.tasks:
-            row.update({f"{key}/{task.name}": value
-                        for key, value in task_diagnostics(model, self.tokenizer, task, self.tokens_per_pass).items()})
+        for task, queries in zip(self.tasks, self._queries):
+            measured = task_diagnostics(model, self.tokenizer, task, self.tokens_per_pass, queries)
+            row.update({f"{key}/{task.name}": value for key, value in measured.items()})
         if self.utility is not None and (final or update in self.utility_at):
             row.update({f"utility/{key}": value for key, value in self.utility.measure(model, self.tokenizer).items()})
         return row
