@@ -1,10 +1,14 @@
-"""Putting computed numbers into the book, and the paper's numbers beside them.
+"""Putting computed numbers and the package's own code into the book, and the paper's numbers beside them.
 
 ``glue`` stores a value for the prose (myst-nb's ``{glue:text}`` role) so numbers in
 the text come from the computation; outside a book build (Colab) it is a no-op.
+``show_source`` displays a package function as the package has it (STYLE.md, rule 5).
 Numbers quoted from the paper live here, once, labelled as quotes.
 """
 from __future__ import annotations
+
+import inspect
+import re
 
 import numpy as np
 import pandas as pd
@@ -23,6 +27,20 @@ def glue(name: str, value, display: bool = False) -> None:
     except ImportError:  # e.g. on Colab without the book extras: the number is still printed by the cell
         return
     myst_glue(name, value, display=display)
+
+
+def show_source(obj):
+    """``obj``'s source, exactly ``inspect.getsource(obj)``, as a highlighted Python block.
+
+    Returns an ``IPython.display.Markdown`` of a fenced ```` ```python ```` block (the fence is
+    longer than any run of backticks in the source), which Jupyter, Colab and the book (myst-nb)
+    render as code. Example: ``show_source(du.distribution_matching_loss)`` as a cell's last line.
+    """
+    from IPython.display import Markdown
+    source = inspect.getsource(obj)
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", source)), default=0))
+    newline = "" if source.endswith("\n") else "\n"
+    return Markdown(f"{fence}python\n{source}{newline}{fence}")
 
 
 def paper_table1() -> pd.DataFrame:

@@ -16,3 +16,24 @@ def test_paper_table1_quotes():
     assert table.loc[("RNG", "Llama-2-13B-chat"), "entropy_baseline"] == 1.07
     assert table.loc[("BABYNAMES", "Mistral-7B-Instruct"), "coverage_tuned"] == 479
     assert set(table["source"]) == {"paper (quoted)"}
+
+
+def test_show_source_is_the_packages_own_code_in_a_python_fence():
+    import inspect
+    from diffuse_utils.packing import Trie
+    from diffuse_utils.report import show_source
+    from diffuse_utils.tuning import distribution_matching_loss
+    for obj, def_line in ((distribution_matching_loss, "def distribution_matching_loss("),
+                          (Trie.add, "    def add(self, sequence")):
+        text = show_source(obj).data
+        opening, _, rest = text.partition("\n")
+        body, _, closing = rest.rpartition("\n")
+        assert opening == "```python" and closing == "```"
+        assert body + "\n" == inspect.getsource(obj)
+        assert body.splitlines()[0].startswith(def_line)
+
+
+def test_show_source_fence_outlasts_backticks_in_the_source():
+    from diffuse_utils.report import show_source
+    text = show_source(show_source).data   # its docstring holds a run of four backticks
+    assert text.startswith("`````python\n") and text.endswith("\n`````")
