@@ -37,7 +37,8 @@ import torch
 import diffuse_utils as du
 from diffuse_utils import data
 from diffuse_utils.encoding import encode_prompt, encode_task
-from diffuse_utils.packing import Query, accumulate_gradients, passes_tokens, plan_passes, trie_size
+from diffuse_utils.packing import accumulate_gradients
+from diffuse_utils.tries import Query, passes_tokens, plan_passes, trie_size
 from diffuse_utils.scoring import prompt_state
 from diffuse_utils.tuning import add_lora, distribution_matching_loss
 
@@ -277,14 +278,14 @@ def measure_exact_vs_sampled(n: int = 1000) -> dict:
     exact = du.conditional_distribution(du.target_logprobs(tuned, tokenizer, rng))
     exact_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    answers = [du.parse_braces(t) for t in du.sample(tuned, tokenizer, rng.prompts[0], n=n, max_new_tokens=8,
-                                                      progress=False)]
+    texts = du.sample(tuned, tokenizer, rng.prompts[0], n=n, max_new_tokens=8, progress=False)
     sample_seconds = time.perf_counter() - start
-    sampled = du.empirical_distribution([a for a in answers if a in set(rng.targets)]).reindex(exact.index, fill_value=0)
+    figures = du.text_figures(texts, rng.targets, prompt=rng.prompts[0])
+    sampled = du.empirical_distribution(figures["answers"]).reindex(exact.index, fill_value=0)
     return {"n": n, "exact_seconds": exact_seconds, "sample_seconds": sample_seconds,
             "total_variation": 0.5 * float((exact - sampled).abs().sum()),
             "entropy_exact": du.entropy(exact), "entropy_sampled": du.entropy(sampled.to_numpy()),
-            "valid_rate": du.valid_rate(answers, set(rng.targets))}
+            "valid_rate": figures["valid_rate"]}
 
 
 def machine() -> dict:

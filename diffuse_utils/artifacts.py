@@ -1,14 +1,16 @@
-"""Expensive results saved under a folder keyed by their configuration, reused on re-run.
+"""Expensive results saved under a folder keyed by their configuration, reused on re-run: adapters
+(:func:`cached_tune`) and generations (:func:`cached_generations`).
 
 A key is a short hash of everything that determines the result (model, tasks,
-hyper-parameters, seed). Writes go to a ``.partial`` folder renamed at the end,
-so an interrupted run leaves nothing half-written and is simply redone.
+hyper-parameters, seed), never of settings that only change speed or memory (batch sizes,
+``tokens_per_pass``). Writes go through a ``.partial`` name renamed at the end, so an
+interrupted run leaves nothing half-written and is simply redone.
 
 Example::
 
     model, history = cached_tune("artifacts", model, tokenizer, [rng], passes=30, lr=5e-4)
-    save_prefix("artifacts", "rng-base", texts, seconds, model="...", seed=0)
-    saved_prefix("artifacts", 100, model="...", seed=0)      # the first 100 texts, and their share of the time
+    texts, seconds = cached_generations("artifacts", model, tokenizer, [RNG_PROMPT], 100, label="base")
+    texts[0][:3], seconds[0]                  # ['{7}', '{3}', '{7}'], the seconds the 100 took
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import pandas as pd
 
 from peft import PeftModel
 
+from .sampling import DECODING, SHORT_ANSWER_TOKENS, sample_prompts
 from .schedule import tune_settings
 from .tuning import load_adapter, save_adapter, tune
 
@@ -123,33 +126,59 @@ def _save_tuned(folder: Path, tuned, history, tasks, settings, monitor, seconds:
     _publish(partial, folder)
 
 
-def saved_prefix(output_dir, n: int, **config):
-    """``(items, seconds)``: the first ``n`` items of a list saved by :func:`save_prefix` with this
-    configuration and at least ``n`` items, under any name; ``None`` if there is none.
+def cached_generations(output_dir, model, tokenizer, prompts: list[str], n, *, label: str, seed: int = 0,
+                       max_new_tokens: int = SHORT_ANSWER_TOKENS, temperature: float = 1.0, top_p: float = 1.0,
+                       min_p: float | None = None, response_prefix: str = "", completion: bool = False,
+                       stop: str | None = None, batch_size: int = 100, progress: bool = True):
+    """``(texts, seconds)``, one entry per prompt: ``n`` generations of each prompt (``n`` a count, or
+    one count per prompt) and the seconds they took, saved under ``output_dir/generations`` and reused.
 
-    For lists whose ``i``-th item does not depend on their length (like samples drawn from
-    per-sample random numbers, see ``sampling.sample_uniforms``): chapter 6's 25 base-model
-    samples of a prompt are the first 25 of chapter 4's 100. For a served prefix the seconds
-    are prorated, ``n / len``."""
-    key = config_key(**config)
+    The key is what determines the texts: the model, its adapter's weights
+    (:func:`adapter_fingerprint`), the prompt, ``seed``, ``max_new_tokens``, the dtype, the sampler's
+    ``DECODING`` and whichever of the other settings (``sampling.sample_prompts``) differ from their
+    defaults, so keys made before a setting existed still match. ``label`` names the file
+    (``base-<key>-n100.json``) but is not part of the key, and the first ``n`` of a larger draw are
+    that draw's start (``sampling.sample_uniforms``): a larger draw under any label serves, its seconds
+    prorated. Prompts not cached are drawn together (rows of several prompts share a batch) and
+    saved one file per prompt, each with its share of the time by number of generations;
+    ``batch_size`` and ``progress`` change the speed only.
+    """
+    counts = list(n) if isinstance(n, (list, tuple)) else [int(n)] * len(prompts)
+    options = {k: v for k, v in dict(temperature=temperature, top_p=top_p, min_p=min_p, response_prefix=response_prefix,
+                                     completion=completion, stop=stop).items() if v != _SAMPLER_DEFAULTS[k]}
+    keys = [dict(model=model_id(model), adapter=adapter_fingerprint(model), prompt=prompt, seed=seed,
+                 max_new_tokens=max_new_tokens, dtype=str(model.dtype), decoding=DECODING, **options)
+            for prompt in prompts]
+    found = [_saved_prefix(output_dir, count, key) for count, key in zip(counts, keys)]
+    missing = [k for k, hit in enumerate(found) if hit is None]
+    if missing:
+        start = time.perf_counter()
+        drawn = sample_prompts(model, tokenizer, [prompts[k] for k in missing], [counts[k] for k in missing],
+                               seed=seed, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
+                               **options)
+        seconds, total = time.perf_counter() - start, sum(counts[k] for k in missing)
+        for k, texts in zip(missing, drawn):
+            found[k] = (texts, seconds * counts[k] / total)
+            path = Path(output_dir) / "generations" / f"{label}-{config_key(**keys[k])}-n{len(texts)}.json"
+            _write_result(path, {**keys[k], "n": len(texts)}, texts, found[k][1])
+    return [texts for texts, _ in found], [seconds for _, seconds in found]
+
+
+# The sampler's settings at their defaults: left out of keys (keys made before a setting existed still match).
+_SAMPLER_DEFAULTS = dict(temperature=1.0, top_p=1.0, min_p=None, response_prefix="", completion=False, stop=None)
+
+
+def _saved_prefix(output_dir, n: int, key: dict):
+    """``(texts, seconds)``: the first ``n`` texts saved under ``key`` by a draw of at least ``n``,
+    under any label, its seconds prorated (``n / len``); ``None`` if there is none."""
     sizes = {candidate: candidate.stem.rsplit("-n", 1)[1]
-             for candidate in (Path(output_dir) / "generations").glob(f"*-{key}-n*.json")}
+             for candidate in (Path(output_dir) / "generations").glob(f"*-{config_key(**key)}-n*.json")}
     for size, candidate in sorted((int(size), candidate) for candidate, size in sizes.items() if size.isdigit()):
         if size >= n:
             stored = json.loads(candidate.read_text(encoding="utf-8"))
             seconds = stored.get("seconds")
             return stored["result"][:n], (None if seconds is None else seconds * n / size)
     return None
-
-
-def save_prefix(output_dir, name: str, items: list, seconds: float, **config) -> None:
-    """Save ``items`` and the ``seconds`` they took as ``generations/<name>-<key>-n<len>.json``,
-    where the key leaves out ``name`` and the length, for :func:`saved_prefix` to serve."""
-    _write_result(_prefix_path(output_dir, name, len(items), config), {**config, "n": len(items)}, items, seconds)
-
-
-def _prefix_path(output_dir, name: str, n: int, config: dict) -> Path:
-    return Path(output_dir) / "generations" / f"{name}-{config_key(**config)}-n{n}.json"
 
 
 def _write_result(path: Path, config: dict, result, seconds: float) -> None:

@@ -20,25 +20,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import partial
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from .answers import answer_figures, canonicalizer, text_figures
+from .artifacts import cached_generations
 from .metrics import kl_divergence, kl_from_samples
-from .sampling import parse_braces
+from .sampling import SHORT_ANSWER_TOKENS
 from .scoring import score_prompts
-from .string_seed import seed_prompt, seeded_figures
-from .suite import canonicalizer
+from .string_seed import SEEDED_ANSWER_TOKENS, seed_prompt, seeded_figures
 from .tasks import Task
+from .tries import TOKENS_PER_PASS
 
 # Decoding settings compared in chapter 6 (name -> sampler keyword arguments).
 DECODING_METHODS = {"temperature 1": {"temperature": 1.0}, "temperature 1.5": {"temperature": 1.5},
                     "temperature 2": {"temperature": 2.0}, "top-p 0.9, temperature 1.5": {"temperature": 1.5, "top_p": 0.9},
                     "min-p 0.1, temperature 2": {"temperature": 2.0, "min_p": 0.1}}
-
-
+VERBALIZED_ANSWER_TOKENS = 96   # cut-off for a Verbalized Sampling list: k lines of "{answer}: probability"
 
 def decoding_settings(method: str) -> dict:
     """The sampler settings of a named method in :data:`DECODING_METHODS`."""
@@ -129,41 +129,38 @@ def build_probes(rng: Task, names: Task, suite: list) -> list[Probe]:
     from .suite import load_family
     babynames = load_family("babynames")
     probes = [Probe("RNG", rng.name, rng.prompts[0], canonicalizer(rng.targets), rng.targets, True),
-              Probe("BABYNAMES", names.name, names.prompts[0], partial(babynames.canonical, "babynames"),
+              Probe("BABYNAMES", names.name, names.prompts[0], babynames.checker("babynames"),
                     names.targets, False)]
     for family in suite:
         for sub in family.subtasks:
             probes.append(Probe(family.title, sub.name, sub.metadata["held_out_prompts"][0],
-                                partial(family.canonical, sub.name), sub.targets, bool(sub.metadata.get("enumerable"))))
+                                family.checker(sub.name), sub.targets, bool(sub.metadata.get("enumerable"))))
     return probes
 
 
-def compare_method(output_dir, model, tokenizer, probe: Probe, method: str, n: int, seed: int = 0,
-                   max_new_tokens: int = 16, batch_size: int = 100, verbalized_k: int | None = None,
-                   verbalized_max_new_tokens: int = 96, seed_length: int | None = None,
-                   seeded_max_new_tokens: int = 64, **decoding) -> dict:
+def compare_method(output_dir, model, tokenizer, probe: Probe, method: str, n: int, **settings) -> dict:
     """:func:`compare_probes` on one probe with ``n`` generations: its row."""
-    return compare_probes(output_dir, model, tokenizer, [probe], method, [n], seed, max_new_tokens, batch_size,
-                          verbalized_k, verbalized_max_new_tokens, seed_length, seeded_max_new_tokens, **decoding)[0]
+    return compare_probes(output_dir, model, tokenizer, [probe], method, [n], **settings)[0]
 
 
-def compare_probes(output_dir, model, tokenizer, probes: list[Probe], method: str, counts: list[int], seed: int = 0,
-                   max_new_tokens: int = 16, batch_size: int = 100, verbalized_k: int | None = None,
-                   verbalized_max_new_tokens: int = 96, seed_length: int | None = None,
-                   seeded_max_new_tokens: int = 64, **decoding) -> list[dict]:
-    """Diversity, validity and (where enumerable) KL(uniform || model) of one method on each probe.
+def compare_probes(output_dir, model, tokenizer, probes: list[Probe], method: str, counts: list[int], *, seed: int = 0,
+                   max_new_tokens: int = SHORT_ANSWER_TOKENS, batch_size: int = 100, verbalized_k: int | None = None,
+                   verbalized_max_new_tokens: int = VERBALIZED_ANSWER_TOKENS, seed_length: int | None = None,
+                   seeded_max_new_tokens: int = SEEDED_ANSWER_TOKENS, tokens_per_pass: int = TOKENS_PER_PASS,
+                   **decoding) -> list[dict]:
+    """Diversity, validity (``answers.answer_figures``) and (where enumerable) KL(uniform || model)
+    of one method on each probe.
 
     Decoding methods and the tuned model: ``counts[k]`` generations of probe ``k`` with ``decoding``
-    (cached; probes not cached are sampled together, see ``evaluation.cached_samples_many``), and
-    the exact distribution over the targets under the same decoding. Verbalized Sampling
-    (``verbalized_k`` set): generated lists, one answer drawn from each; ``list_failure``
-    is the share of lists that did not parse, and KL uses the lists' average distribution.
-    String Seed of Thought (``seed_length`` set, :mod:`string_seed`): a random string of that many
-    characters, then the answer; the rule lists the targets of enumerable probes. ``seed_failure``,
-    ``seed_consistency`` as in ``string_seed.seeded_figures``; KL is that of the sampled valid
-    answers (infinite while a target was never drawn: the answer cannot be scored exactly).
+    (cached, ``artifacts.cached_generations``: probes not cached are sampled together), and the
+    exact distribution over the targets under the same decoding (``tokens_per_pass``: its memory).
+    Verbalized Sampling (``verbalized_k`` set): generated lists, one answer drawn from each;
+    ``list_failure`` is the share of lists that did not parse, and KL uses the lists' average
+    distribution. String Seed of Thought (``seed_length`` set, :mod:`string_seed`): a random string
+    of that many characters, then the answer; the rule lists the targets of enumerable probes.
+    ``seed_failure``, ``seed_consistency`` as in ``string_seed.seeded_figures``; KL is that of the
+    sampled valid answers (infinite while a target was never drawn: the answer cannot be scored exactly).
     """
-    from .evaluation import cached_samples_many
     if verbalized_k is not None and seed_length is not None:
         raise ValueError("verbalized_k and seed_length are two different methods: set at most one of them")
     prompts, new_tokens, options = [probe.prompt for probe in probes], max_new_tokens, decoding
@@ -174,10 +171,11 @@ def compare_probes(output_dir, model, tokenizer, probes: list[Probe], method: st
         prompts = [seed_prompt(probe.prompt, _options(probe), seed_length) for probe in probes]
         new_tokens, options = seeded_max_new_tokens, {}
     kind = "verbalized" if verbalized_k is not None else "seeded" if seed_length is not None else "decoding"
-    drawn = cached_samples_many(output_dir, model, tokenizer, method, prompts, counts, seed, new_tokens, batch_size,
-                                progress=False, **options)
-    return [_method_row(model, tokenizer, probe, method, texts, kind, seed, decoding)
-            for probe, (texts, _) in zip(probes, drawn)]
+    drawn, _ = cached_generations(output_dir, model, tokenizer, prompts, counts, label=method, seed=seed,
+                                  max_new_tokens=new_tokens, batch_size=batch_size, progress=False, **options)
+    scoring = dict(decoding, tokens_per_pass=tokens_per_pass)
+    return [_method_row(model, tokenizer, probe, method, texts, kind, seed, scoring)
+            for probe, texts in zip(probes, drawn)]
 
 
 def _options(probe: Probe) -> list[str] | None:
@@ -186,27 +184,25 @@ def _options(probe: Probe) -> list[str] | None:
 
 
 def _method_row(model, tokenizer, probe: Probe, method: str, texts: list[str], kind: str, seed: int,
-                decoding: dict) -> dict:
-    """The figures of one probe's generations under one method (see :func:`compare_probes`)."""
-    from .evaluation import diversity_figures
+                scoring: dict) -> dict:
+    """The figures of one probe's generations under one method (see :func:`compare_probes`);
+    scoring: the decoding and ``tokens_per_pass`` of exact scoring."""
     row = {"method": method, "task": probe.task, "probe": probe.name, "list_failure": np.nan}
     if kind == "seeded":
         seeded = seeded_figures(texts, probe.canonical, _options(probe))
-        row.update(diversity_figures(seeded.pop("answers"), probe.canonical, set(probe.targets), probe.prompt),
-                   **seeded)
+        row.update(answer_figures(seeded.pop("answers"), probe.canonical, probe.targets, probe.prompt), **seeded)
         if probe.enumerable:
             p_star = pd.Series(1 / len(probe.targets), index=probe.targets)
             row.update(kl=kl_from_samples(p_star, row["answers"]) if row["answers"] else np.inf,
                        valid_mass=row["valid_rate"])
         return row
     if kind == "decoding":
-        row.update(diversity_figures([parse_braces(t) for t in texts], probe.canonical, set(probe.targets),
-                                     probe.prompt))
+        row.update(text_figures(texts, probe.canonical, probe.targets, probe.prompt))
         if probe.enumerable:
-            exact = score_prompts(model, tokenizer, probe.as_task(), **decoding).loc[0]
+            exact = score_prompts(model, tokenizer, probe.as_task(), **scoring).loc[0]
             row.update(kl=exact["kl"], valid_mass=exact["valid_mass"])
         return row
-    row.update(diversity_figures(draw_from_lists(texts, seed), probe.canonical, set(probe.targets), probe.prompt),
+    row.update(answer_figures(draw_from_lists(texts, seed), probe.canonical, probe.targets, probe.prompt),
                list_failure=float(np.mean([parse_verbalized(t) is None for t in texts])))
     if probe.enumerable:
         mass = verbalized_distribution(texts, probe.canonical)

@@ -29,8 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import coverage, sample_entropy, unigram_diversity
-from .sampling import braced_spans
-from .suite import normalize_answer
+from .answers import braced_spans, normalize_answer
 from .tasks import Task
 
 # Appendix B.2, Table 3, verbatim.

@@ -26,7 +26,8 @@ import numpy as np
 
 from .encoding import encode_task
 from .metrics import entropy
-from .packing import TOKENS_PER_PASS, Query, packed_logprobs
+from .packing import packed_logprobs
+from .tries import TOKENS_PER_PASS, Query
 from .tasks import Task
 
 TERMS = ("L", "H", "KL", "neg_log_mass")

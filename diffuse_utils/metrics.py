@@ -1,16 +1,15 @@
-"""Diversity metrics of the paper (Section 2), in nats, plus validity.
+"""Diversity metrics of the paper (Section 2), in nats (which answers count: ``answers``).
 
 Example::
 
     entropy([0.5, 0.5])                      # 0.693... = ln 2
     coverage(["a", "b", "a"])                # 2
     kl_divergence([0.5, 0.5], [0.9, 0.1])    # 0.5108...
-    valid_rate(["7", None, "x"], {"7"})      # 0.333...
 """
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -65,20 +64,12 @@ def kl_from_samples(p_star: pd.Series, samples: Iterable, smoothing: float = 0.0
     """``KL(p* || p_hat)`` where ``p_hat`` counts ``samples`` over the index of ``p_star``.
 
     Samples outside the index are ignored (they are invalid outputs: report them with
-    :func:`valid_rate`). ``smoothing`` adds a pseudo-count to every target; with 0, a
+    ``answers.answer_figures``). ``smoothing`` adds a pseudo-count to every target; with 0, a
     target never sampled makes the estimate ``inf``.
     """
     counts = Counter(s for s in samples if s is not None)
     q = np.array([counts.get(t, 0) for t in p_star.index], dtype=float) + smoothing
     return kl_divergence(p_star.to_numpy(), q)
-
-
-def valid_rate(answers: Sequence, valid: set | None = None) -> float:
-    """Share of ``answers`` that are not ``None`` and, if ``valid`` is given, in it."""
-    if len(answers) == 0:
-        raise ValueError("valid_rate of no answers is undefined")
-    good = sum(a is not None and (valid is None or a in valid) for a in answers)
-    return good / len(answers)
 
 
 def unigram_diversity(texts: Iterable[str]) -> float:
@@ -93,20 +84,6 @@ def top_k_table(samples: Iterable, k: int = 5) -> pd.DataFrame:
     total = sum(counts.values())
     rows = [(value, count, count / total) for value, count in counts.most_common(k)]
     return pd.DataFrame(rows, columns=["value", "count", "share"])
-
-
-def summarize_answers(answers: Sequence, valid: set | None = None) -> dict:
-    """Diversity of parsed answers, counted two ways so junk never passes as diversity.
-
-    answers: parsed outputs (``None`` where nothing parsed); valid: the reference set.
-    Returns parsed rate, valid rate, and entropy/coverage over valid answers and over all parsed ones.
-    """
-    kept = [a for a in answers if a is not None and (valid is None or a in valid)]
-    parsed = [a for a in answers if a is not None]
-    return {"n": len(answers), "parsed_rate": len(parsed) / len(answers),
-            "valid_rate": valid_rate(answers, valid), "entropy_valid": sample_entropy(kept),
-            "coverage_valid": coverage(kept), "entropy_parsed": sample_entropy(parsed),
-            "coverage_parsed": coverage(parsed)}
 
 
 def multinomial_band(probabilities, n: int, level: float = 0.95, draws: int = 4000, seed: int = 0) -> pd.DataFrame:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .suite import load_family, normalize_answer
+from .answers import normalize_answer
+from .suite import load_family
 
 LAND_FILE = Path(__file__).parent / "maps" / "land-110m.json"
 

@@ -1,4 +1,4 @@
-"""Sampling many short answers from one prompt, reproducibly, and parsing braces.
+"""Sampling many short answers from one prompt, reproducibly.
 
 The prompt is prefilled once; each batch of ``batch_size`` continuations starts
 from a copy of its key/value cache in a buffer sized for the whole generation, so a
@@ -7,17 +7,15 @@ drawn by inverse-CDF sampling from a table of uniform numbers made once from the
 seed, one row per sample: sample ``i`` depends only on the seed, ``i`` and the settings,
 so the same seed gives the same samples whatever ``batch_size``, and the first ``n``
 samples of a larger draw are the draw of ``n`` (caches serve them, see
-``evaluation.cached_samples``). ``sample_prompts`` fills batches with rows of several
+``artifacts.cached_generations``). ``sample_prompts`` fills batches with rows of several
 prompts, for when each prompt needs fewer samples than a batch holds.
 
 Example::
 
     texts = sample(model, tokenizer, RNG_PROMPT, n=1000, seed=0)   # ['{7}', '{3}', ...]
-    [parse_braces(t) for t in texts]                               # ['7', '3', ...]
+    [answers.parse_braces(t) for t in texts]                       # ['7', '3', ...]
 """
 from __future__ import annotations
-
-import re
 
 import torch
 from tqdm.auto import tqdm
@@ -27,24 +25,11 @@ from .encoding import encode_prompt, end_of_turn_ids, tokens_containing
 from .kvcache import leave_batch, mixes_prompts, preallocated_cache, prompt_length
 from .scoring import prompt_state
 
-_BRACES = re.compile(r"\{([^{}]*)\}")
+SHORT_ANSWER_TOKENS = 16   # cut-off for a braced short answer ({7}, {Olivia}): about 5 tokens, room to spare
+LONG_ANSWER_TOKENS = 60    # cut-off for a few sentences: greedy answers to open instructions (utility probes)
 # How texts are decoded; part of cache keys, so cached generations are redone when it changes.
 DECODING = ("cut at the first stop token; other special tokens kept as text; finished rows leave the batch; "
             "inverse-CDF draws from per-sample uniforms")
-
-
-def braced_spans(text: str) -> list[str]:
-    """Every ``{...}`` content in ``text``: ``braced_spans("like this: {name}.") -> ['name']``."""
-    return _BRACES.findall(text)
-
-
-def parse_braces(text: str) -> str | None:
-    """Content of the first ``{...}`` in ``text``, stripped; ``None`` if there is none.
-
-    Example: ``parse_braces("Sure! {7}.") -> "7"``; ``parse_braces("7") -> None``.
-    """
-    match = _BRACES.search(text)
-    return match.group(1).strip() if match else None
 
 
 def sample_uniforms(seed: int, n: int, max_new_tokens: int) -> torch.Tensor:
@@ -136,7 +121,7 @@ def _decode(tokenizer, token_ids: list[int], stop_ids: set[int], stop_text: str 
 
 @torch.no_grad()
 def sample(model, tokenizer, prompt: str, n: int = 1000, temperature: float = 1.0, top_p: float = 1.0,
-           min_p: float | None = None, max_new_tokens: int = 24, batch_size: int = 100, seed: int = 0,
+           min_p: float | None = None, max_new_tokens: int = SHORT_ANSWER_TOKENS, batch_size: int = 100, seed: int = 0,
            response_prefix: str = "", progress: bool = True, completion: bool = False,
            stop: str | None = None) -> list[str]:
     """Draw ``n`` responses to ``prompt`` (chat-formatted); each includes ``response_prefix``.
@@ -156,7 +141,7 @@ def sample(model, tokenizer, prompt: str, n: int = 1000, temperature: float = 1.
 
 @torch.no_grad()
 def sample_prompts(model, tokenizer, prompts: list[str], counts: list[int], temperature: float = 1.0,
-                   top_p: float = 1.0, min_p: float | None = None, max_new_tokens: int = 24, batch_size: int = 100,
+                   top_p: float = 1.0, min_p: float | None = None, max_new_tokens: int = SHORT_ANSWER_TOKENS, batch_size: int = 100,
                    seed: int = 0, response_prefix: str = "", progress: bool = True, completion: bool = False,
                    stop: str | None = None) -> list[list[str]]:
     """:func:`sample` for several prompts at once: ``counts[k]`` responses to ``prompts[k]``.
@@ -202,7 +187,7 @@ def sample_prompts(model, tokenizer, prompts: list[str], counts: list[int], temp
 
 
 @torch.no_grad()
-def greedy_completions(model, tokenizer, prompts: list[str], max_new_tokens: int = 24, batch_size: int = 32,
+def greedy_completions(model, tokenizer, prompts: list[str], max_new_tokens: int = SHORT_ANSWER_TOKENS, batch_size: int = 32,
                        progress: bool = False) -> list[str]:
     """The greedy answer to each of ``prompts`` (chat-formatted), ``batch_size`` prompts decoded together.
 

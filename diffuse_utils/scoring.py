@@ -22,7 +22,8 @@ import torch
 from .decoding import warped_logprobs
 from .encoding import encode_task
 from .metrics import entropy, kl_divergence
-from .packing import TOKENS_PER_PASS, Query, packed_logprobs
+from .packing import packed_logprobs
+from .tries import TOKENS_PER_PASS, Query
 from .tasks import Task
 
 

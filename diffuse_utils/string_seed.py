@@ -20,9 +20,10 @@ import re
 
 import numpy as np
 
-from .sampling import braced_spans
+from .answers import braced_spans
 
 SEED_LENGTH = 8   # characters the model is asked to write
+SEEDED_ANSWER_TOKENS = 64   # cut-off for the string, the working and the braced answer
 _STRING = re.compile(r"\[([^\[\]\n]+)\]")
 
 _START = "\n\nBefore you answer, make your own randomness: write a random string of {length} letters and digits between square brackets. "

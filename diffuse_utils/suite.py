@@ -1,4 +1,4 @@
-"""The six task families of the paper's Section 5, and deciding which answers are valid.
+"""The six task families of the paper's Section 5, and each sub-task's valid answers (compared as in ``answers``).
 
 A family (e.g. COUNTRIES) is a list of sub-tasks, one per sub-case (one per continent),
 each a :class:`~diffuse_utils.tasks.Task` with training prompts, plus in its metadata:
@@ -22,13 +22,13 @@ Example::
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 import yaml
 
+from .answers import normalize_answer
 from .tasks import Task, TaskError
 
 TASKS_DIR = Path(__file__).parent / "tasks"
@@ -38,23 +38,6 @@ FAMILY_NAMES = ["babynames", "countries", "fruits", "days_and_dates", "numbers",
 def _reference_sets() -> dict:
     from .data import ssa_known_names
     return {"ssa_names": ssa_known_names}
-
-
-def normalize_answer(text: str) -> str:
-    """Case-, space- and punctuation-insensitive form used to compare answers.
-
-    ``'  June 3rd. '`` -> ``'june 3'``; ``'Bosnia-and-Herzegovina'`` -> ``'bosnia and herzegovina'``.
-    """
-    text = text.strip().strip(".!'\"").replace("-", " ").replace("_", " ").casefold()
-    text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", r"\1", text)
-    return re.sub(r"\s+", " ", text)
-
-
-def canonicalizer(valid_answers):
-    """A function mapping an answer to its valid form in ``valid_answers`` (case, spacing and
-    ordinal suffixes ignored), or to ``None``. Example: ``canonicalizer(['7'])(' 7 ') == '7'``."""
-    lookup = {normalize_answer(v): v for v in valid_answers}
-    return lambda answer: None if answer is None else lookup.get(normalize_answer(answer))
 
 
 @dataclass
@@ -122,6 +105,11 @@ class TaskFamily:
         if answer is None:
             return None
         return self._lookups[subtask].get(normalize_answer(answer))
+
+    def checker(self, subtask: str):
+        """:meth:`canonical` for one sub-task, as ``answers.answer_figures`` takes it (answer -> valid form or None).
+        Example: ``load_family("babynames").checker("babynames")("olivia") == 'Olivia'``."""
+        return partial(self.canonical, subtask)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "title": self.title, "source": self.source, "reference": self.reference,

@@ -114,7 +114,7 @@ class Task:
         """The target whose full response is exactly ``text`` (e.g. ``'{7}'`` -> ``'7'``), else ``None``.
 
         This is the event exact scoring measures: the response and nothing else, then end of turn.
-        :func:`~diffuse_utils.sampling.parse_braces` is more lenient (``'Sure! {7}'`` -> ``'7'``).
+        :func:`~diffuse_utils.answers.parse_braces` is more lenient (``'Sure! {7}'`` -> ``'7'``).
         """
         return dict(zip(self.responses, self.targets)).get(text)
 

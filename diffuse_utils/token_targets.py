@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .packing import Trie
+from .tries import Trie
 
 
 @dataclass
@@ -56,7 +56,7 @@ class TokenTargets:
 
 def token_targets(prompt_ids: list[int], target_ids: list[list[int]], p_star) -> TokenTargets:
     """Per-node soft targets of ``target_ids`` (``T`` token lists after ``prompt_ids``) under ``p_star``
-    (``(T,)``, non-negative, normalized here), read from :class:`packing.Trie`. Nodes that no target
+    (``(T,)``, non-negative, normalized here), read from :class:`tries.Trie`. Nodes that no target
     of positive mass reaches are left out (they carry no weight).
 
     Example: targets ``{1}`` and ``{10}`` at 1/2 each give the node after ``{1`` reach 1 and

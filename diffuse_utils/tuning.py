@@ -31,7 +31,8 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from tqdm.auto import tqdm
 
 from .encoding import encode_task
-from .packing import TOKENS_PER_PASS, Query, accumulate_gradients
+from .packing import accumulate_gradients
+from .tries import TOKENS_PER_PASS, Query
 from .schedule import PAPER_TARGET_MODULES, TuneSettings, Update, plan_pass, tune_settings
 from .tasks import Task
 

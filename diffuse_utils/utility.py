@@ -29,9 +29,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .encoding import encode_task
-from .packing import TOKENS_PER_PASS, Query, packed_logprobs
-from .sampling import greedy_completions
-from .suite import load_family, normalize_answer
+from .packing import packed_logprobs
+from .tries import TOKENS_PER_PASS, Query
+from .sampling import LONG_ANSWER_TOKENS, SHORT_ANSWER_TOKENS, greedy_completions
+from .answers import normalize_answer
+from .suite import load_family
 from .tasks import Task
 
 GENERAL_INSTRUCTIONS = [
@@ -87,7 +89,7 @@ def _named(answer: str, capital: str) -> bool:
     return re.search(rf"\b{re.escape(normalize_answer(capital))}\b", normalize_answer(answer)) is not None
 
 
-def qa_accuracy(model, tokenizer, questions: list[tuple[str, str]], max_new_tokens: int = 16,
+def qa_accuracy(model, tokenizer, questions: list[tuple[str, str]], max_new_tokens: int = SHORT_ANSWER_TOKENS,
                 batch_size: int = 32, progress: bool = False) -> dict:
     """Greedy answers to :data:`QA_TEMPLATE`; ``exact``: the answer is the capital (case, spacing and
     end punctuation ignored); ``named``: the capital appears in the answer. ``answers`` lists them.
@@ -99,7 +101,7 @@ def qa_accuracy(model, tokenizer, questions: list[tuple[str, str]], max_new_toke
     return {"exact": float(np.mean(exact)), "named": float(np.mean(named)), "answers": answers}
 
 
-def greedy_answers(model, tokenizer, instructions=GENERAL_INSTRUCTIONS, max_new_tokens: int = 60) -> list[str]:
+def greedy_answers(model, tokenizer, instructions=GENERAL_INSTRUCTIONS, max_new_tokens: int = LONG_ANSWER_TOKENS) -> list[str]:
     """One greedy answer per instruction (deterministic: the same model gives the same text)."""
     return greedy_completions(model, tokenizer, list(instructions), max_new_tokens)
 
@@ -155,7 +157,7 @@ class UtilityProbe:
     """
     questions: list
     text_chars: int = 20_000
-    max_new_tokens: int = 16
+    max_new_tokens: int = SHORT_ANSWER_TOKENS
     n_choices: int | None = None
     seed: int = 0
 

@@ -7,7 +7,7 @@ import torch
 
 from diffuse_utils import RNG_PROMPT
 from diffuse_utils.baselines import draw_from_lists, parse_verbalized, verbalized_distribution, verbalized_prompt
-from diffuse_utils.suite import canonicalizer
+from diffuse_utils.answers import canonicalizer
 from diffuse_utils.utility import _named, capital_questions, perplexity, reference_text
 
 from conftest import make_tiny_model

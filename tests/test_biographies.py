@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffuse_utils import encode_task, end_of_turn_ids, entropy, unigram_diversity
+from diffuse_utils import encode_task, entropy
+from diffuse_utils.encoding import end_of_turn_ids
+from diffuse_utils.metrics import unigram_diversity
 from diffuse_utils.biographies import (BIOGRAPHY_PROMPT, attribute_summary, biography_task, biography_text,
                                        parse_biographies, parse_biography, top_values, unigram_diversity_at)
 from diffuse_utils.places import Geocoder, land_polygons

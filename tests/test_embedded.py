@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from diffuse_utils import (RNG_PROMPT, conditional_distribution, encode_task, entropy, load_adapter, sample,
-                           save_adapter, target_logprobs, tune, valid_mass)
+from diffuse_utils import (RNG_PROMPT, conditional_distribution, encode_task, entropy, sample, target_logprobs, tune,
+                           valid_mass)
+from diffuse_utils.tuning import load_adapter, save_adapter
 from diffuse_utils.scoring import naive_logprobs, shared_prefix_logprobs
 
 pytestmark = pytest.mark.embedded

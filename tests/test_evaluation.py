@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from diffuse_utils import TaskFamily, evaluate_family, family_means, leave_one_out_plan, load_suite
-from diffuse_utils.evaluation import answer_figures, training_tasks
+from functools import partial
+
+from diffuse_utils import leave_one_out_plan, load_suite
+from diffuse_utils.answers import text_figures
+from diffuse_utils.artifacts import cached_generations
+from diffuse_utils.evaluation import evaluate_family, family_means, training_tasks
+from diffuse_utils.suite import TaskFamily
 from diffuse_utils.tasks import Task
 
 from conftest import make_tiny_model
@@ -21,11 +26,12 @@ def letters():
 
 def test_answer_figures_count_only_valid_answers(letters):
     texts = ["{a}", "Sure: {A}", "{c}", "{c}", "{zz}", "no braces", "{letter}", "{b}"]
-    figures = answer_figures(letters, "pick", texts, prompt="Choose a letter: {letter}.")
+    figures = text_figures(texts, partial(letters.canonical, "pick"), letters.subtask("pick").targets,
+                           prompt="Choose a letter: {letter}.")
     assert figures["valid_rate"] == 5 / 8  # a, A, c, c, b; 'zz' is junk and '{letter}' echoes the prompt
     assert figures["answers"] == ["a", "a", "c", "c", "b"]
-    assert figures["coverage"] == 3
-    assert figures["entropy"] == pytest.approx(-(2 * 0.4 * math.log(0.4) + 0.2 * math.log(0.2)))
+    assert figures["coverage_valid"] == 3
+    assert figures["entropy_valid"] == pytest.approx(-(2 * 0.4 * math.log(0.4) + 0.2 * math.log(0.2)))
     assert figures["outside_share"] == pytest.approx(2 / 5)  # 'c' is valid but not a tuning target
     assert figures["coverage_parsed"] == 6  # a, A, c, zz, letter, b: junk would inflate diversity
     assert figures["rejected"] == ["zz", "letter"]
@@ -58,39 +64,40 @@ def test_evaluate_family_rows_exact_columns_and_cache(tokenizer, letters, tmp_pa
 
 def test_family_means_average_over_prompts():
     import pandas as pd
-    frame = pd.DataFrame({"run": ["base"] * 3, "family": ["x", "x", "y"], "entropy": [1.0, 2.0, 5.0],
-                          "coverage": [2, 4, 6], "valid_rate": [0.5, 1.0, 0.0]})
+    frame = pd.DataFrame({"run": ["base"] * 3, "family": ["x", "x", "y"], "entropy_valid": [1.0, 2.0, 5.0],
+                          "coverage_valid": [2, 4, 6], "valid_rate": [0.5, 1.0, 0.0]})
     means = family_means(frame)
-    assert means.to_dict("records") == [{"run": "base", "family": "x", "entropy": 1.5, "coverage": 3.0, "valid_rate": 0.75},
-                                        {"run": "base", "family": "y", "entropy": 5.0, "coverage": 6.0, "valid_rate": 0.0}]
+    assert means.to_dict("records") == [
+        {"run": "base", "family": "x", "entropy_valid": 1.5, "coverage_valid": 3.0, "valid_rate": 0.75},
+        {"run": "base", "family": "y", "entropy_valid": 5.0, "coverage_valid": 6.0, "valid_rate": 0.0}]
 
 
 def test_generations_are_keyed_by_adapter_weights(tokenizer, tmp_path):
     """A re-tuned adapter under the same label never gets the old adapter's cached generations."""
     import torch
     from diffuse_utils.artifacts import adapter_fingerprint
-    from diffuse_utils.evaluation import cached_samples
     from diffuse_utils.tuning import add_lora
     model = add_lora(make_tiny_model(len(tokenizer)), lora_rank=2)
     first = adapter_fingerprint(model)
     assert len(first) == 12 and adapter_fingerprint(make_tiny_model(len(tokenizer))) == "base"
-    cached_samples(tmp_path, model, tokenizer, "tuned", "Pick.", n=2, max_new_tokens=2, progress=False)
+    cached_generations(tmp_path, model, tokenizer, ["Pick."], 2, label="tuned", max_new_tokens=2, progress=False)
     with torch.no_grad():
         next(p for n, p in model.named_parameters() if "lora_B" in n).add_(1.0)
     assert adapter_fingerprint(model) != first
-    cached_samples(tmp_path, model, tokenizer, "tuned", "Pick.", n=2, max_new_tokens=2, progress=False)
+    cached_generations(tmp_path, model, tokenizer, ["Pick."], 2, label="tuned", max_new_tokens=2, progress=False)
     assert len(list((tmp_path / "generations").glob("tuned-*.json"))) == 2
 
 
-def test_cached_samples_key_changes_with_decoding_only(tokenizer, tmp_path):
-    from diffuse_utils.evaluation import cached_samples
+def test_generations_key_changes_with_decoding_only(tokenizer, tmp_path):
     model = make_tiny_model(len(tokenizer))
-    settings = dict(n=3, max_new_tokens=2, progress=False)
-    plain = cached_samples(tmp_path, model, tokenizer, "m", "Pick.", **settings)
-    assert cached_samples(tmp_path, model, tokenizer, "m", "Pick.", temperature=1.0, top_p=1.0, **settings) == plain
-    cached_samples(tmp_path, model, tokenizer, "m", "Pick.", temperature=2.0, **settings)
-    cached_samples(tmp_path, model, tokenizer, "m", "Pick.", temperature=2.0, min_p=0.1, **settings)
-    assert len(list((tmp_path / "generations").glob("m-*.json"))) == 3
+    settings = dict(label="m", max_new_tokens=2, progress=False)
+    plain = cached_generations(tmp_path, model, tokenizer, ["Pick."], 3, **settings)
+    assert cached_generations(tmp_path, model, tokenizer, ["Pick."], 3, temperature=1.0, top_p=1.0, batch_size=1,
+                              **settings)[0] == plain[0]
+    cached_generations(tmp_path, model, tokenizer, ["Pick."], 3, temperature=2.0, **settings)
+    cached_generations(tmp_path, model, tokenizer, ["Pick."], 3, temperature=2.0, min_p=0.1, **settings)
+    cached_generations(tmp_path, model, tokenizer, ["Pick."], 3, stop=".", **settings)
+    assert len(list((tmp_path / "generations").glob("m-*.json"))) == 4
 
 
 def test_cached_tune_records_its_tuning_time(tokenizer, tmp_path):
@@ -133,37 +140,37 @@ def test_an_early_stop_sweep_tunes_once_and_saves_what_each_threshold_would(toke
 
 
 def test_samples_drawn_together_are_cached_per_prompt(tokenizer, tmp_path, monkeypatch):
-    from diffuse_utils import evaluation, sample
+    from diffuse_utils import artifacts, sample
     model = make_tiny_model(len(tokenizer))
     settings = dict(max_new_tokens=3, batch_size=8, progress=False, temperature=1.5)
-    evaluation.cached_samples_timed(tmp_path, model, tokenizer, "one", "Pick.", n=6, **settings)   # already cached
-    drawn = evaluation.cached_samples_many(tmp_path, model, tokenizer, "many", ["Pick.", "Pick a letter.", "Go"],
-                                           [4, 3, 5], **settings)
-    assert [texts for texts, _ in drawn] == [sample(model, tokenizer, p, n=n, seed=0, **settings)
-                                             for p, n in (("Pick.", 4), ("Pick a letter.", 3), ("Go", 5))]
+    cached_generations(tmp_path, model, tokenizer, ["Pick."], 6, label="one", **settings)   # already cached
+    texts, seconds = cached_generations(tmp_path, model, tokenizer, ["Pick.", "Pick a letter.", "Go"], [4, 3, 5],
+                                        label="many", **settings)
+    assert texts == [sample(model, tokenizer, p, n=n, seed=0, **settings)
+                     for p, n in (("Pick.", 4), ("Pick a letter.", 3), ("Go", 5))]
     assert len(list((tmp_path / "generations").glob("many-*.json"))) == 2   # the cached prompt is not drawn again
-    monkeypatch.setattr(evaluation, "sample_prompts", lambda *a, **k: pytest.fail("should be served from the cache"))
-    again, seconds = evaluation.cached_samples_timed(tmp_path, model, tokenizer, "later", "Go", n=5, **settings)
-    assert again == drawn[2][0] and seconds == pytest.approx(drawn[2][1])
-    assert drawn[1][1] / drawn[2][1] == pytest.approx(3 / 5)   # time shared by number of samples
+    monkeypatch.setattr(artifacts, "sample_prompts", lambda *a, **k: pytest.fail("should be served from the cache"))
+    again, later = cached_generations(tmp_path, model, tokenizer, ["Go"], 5, label="later", **settings)
+    assert again == [texts[2]] and later[0] == pytest.approx(seconds[2])
+    assert seconds[1] / seconds[2] == pytest.approx(3 / 5)   # time shared by number of samples
 
 
-def test_cached_samples_serve_a_prefix_of_a_larger_draw_under_any_label(tokenizer, tmp_path, monkeypatch):
-    from diffuse_utils import evaluation, sample
+def test_generations_serve_a_prefix_of_a_larger_draw_under_any_label(tokenizer, tmp_path, monkeypatch):
+    from diffuse_utils import artifacts, sample
     model = make_tiny_model(len(tokenizer))
     settings = dict(max_new_tokens=3, batch_size=4, progress=False)
-    five, seconds = evaluation.cached_samples_timed(tmp_path, model, tokenizer, "chapter-4", "Pick.", n=5, **settings)
+    (five,), (seconds,) = cached_generations(tmp_path, model, tokenizer, ["Pick."], 5, label="chapter-4", **settings)
 
     def no_sampling(*args, **kwargs):
         raise AssertionError("sampled although a larger draw was cached")
-    monkeypatch.setattr(evaluation, "sample_prompts", no_sampling)
-    three, three_seconds = evaluation.cached_samples_timed(tmp_path, model, tokenizer, "chapter-6", "Pick.", n=3,
-                                                           **settings)
+    monkeypatch.setattr(artifacts, "sample_prompts", no_sampling)
+    (three,), (three_seconds,) = cached_generations(tmp_path, model, tokenizer, ["Pick."], 3, label="chapter-6",
+                                                    **settings)
     assert three == five[:3] and three_seconds == pytest.approx(seconds * 3 / 5)
     with pytest.raises(AssertionError, match="sampled although"):   # more than was cached, or other settings
-        evaluation.cached_samples(tmp_path, model, tokenizer, "chapter-6", "Pick.", n=6, **settings)
+        cached_generations(tmp_path, model, tokenizer, ["Pick."], 6, label="chapter-6", **settings)
     with pytest.raises(AssertionError, match="sampled although"):
-        evaluation.cached_samples(tmp_path, model, tokenizer, "chapter-6", "Pick.", n=3, temperature=2.0, **settings)
+        cached_generations(tmp_path, model, tokenizer, ["Pick."], 3, label="chapter-6", temperature=2.0, **settings)
     monkeypatch.undo()
     assert sample(model, tokenizer, "Pick.", n=3, batch_size=1, max_new_tokens=3,
                   progress=False) == three   # what sampling gives anyway

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffuse_utils import (coverage, empirical_distribution, entropy, kl_divergence, kl_from_samples,
-                           sample_entropy, top_k_table, unigram_diversity, valid_rate)
+from diffuse_utils.metrics import (coverage, empirical_distribution, entropy, kl_divergence, kl_from_samples,
+                                   sample_entropy, top_k_table, unigram_diversity)
 
 
 def test_entropy_hand_values():
@@ -43,27 +43,11 @@ def test_kl_from_samples():
     assert kl_from_samples(p_star, ["x"], smoothing=1) == pytest.approx(kl_divergence([0.5, 0.5], [2, 1]))
 
 
-def test_valid_rate():
-    assert valid_rate(["7", None, "x", "3"], {"7", "3"}) == 0.5
-    assert valid_rate(["7", None]) == 0.5
-    with pytest.raises(ValueError):
-        valid_rate([])
-
-
 def test_unigram_diversity_and_top_k():
     assert unigram_diversity(["The cat", "the dog sat"]) == pytest.approx(4 / 5)
     assert unigram_diversity([]) == 0.0
     table = top_k_table(["b", "a", "b", "c", "a", "b", None], k=2)
     assert table.to_dict("list") == {"value": ["b", "a"], "count": [3, 2], "share": [0.5, pytest.approx(1 / 3)]}
-
-
-def test_summarize_answers_counts_junk_separately():
-    from diffuse_utils.metrics import summarize_answers
-    summary = summarize_answers(["1", "1", "2", "junk", None], valid={"1", "2"})
-    assert summary["n"] == 5 and summary["parsed_rate"] == 0.8 and summary["valid_rate"] == 0.6
-    assert summary["coverage_valid"] == 2 and summary["coverage_parsed"] == 3
-    assert summary["entropy_valid"] == pytest.approx(entropy([2, 1]))
-    assert summary["entropy_parsed"] == pytest.approx(entropy([2, 1, 1]))
 
 
 def test_multinomial_band_covers_expected_counts():

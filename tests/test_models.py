@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from diffuse_utils import ModelNotAvailableError, load_model, load_tokenizer, resolve_device, resolve_dtype
+from diffuse_utils import load_model, load_tokenizer, resolve_device, resolve_dtype
+from diffuse_utils.models import ModelNotAvailableError
 
 from conftest import make_tiny_model
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from diffuse_utils import encode_task
-from diffuse_utils.packing import (Query, Trie, pack_rows, packed_logprobs, passes_tokens, plan_cost, plan_passes,
-                                   trie_size)
+from diffuse_utils.packing import packed_logprobs
+from diffuse_utils.tries import Query, Trie, pack_rows, passes_tokens, plan_cost, plan_passes, trie_size
 from diffuse_utils.scoring import naive_logprobs
 
 from conftest import make_tiny_gemma2

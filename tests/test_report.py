@@ -20,7 +20,7 @@ def test_paper_table1_quotes():
 
 def test_show_source_is_the_packages_own_code_in_a_python_fence():
     import inspect
-    from diffuse_utils.packing import Trie
+    from diffuse_utils.tries import Trie
     from diffuse_utils.report import show_source
     from diffuse_utils.tuning import distribution_matching_loss
     for obj, def_line in ((distribution_matching_loss, "def distribution_matching_loss("),

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from diffuse_utils import parse_braces, sample
+from diffuse_utils import sample
+from diffuse_utils.answers import parse_braces
 from diffuse_utils.sampling import warp_logits
 
 from conftest import make_tiny_gemma2
@@ -74,7 +75,7 @@ def test_decode_cuts_at_stop_and_keeps_other_special_tokens(tokenizer):
 
 
 def test_braced_spans_lists_every_brace():
-    from diffuse_utils.sampling import braced_spans
+    from diffuse_utils.answers import braced_spans
     assert braced_spans("like this: {name}. Or {n}, not {{}}") == ["name", "n", ""]
     assert braced_spans("no braces") == []
 
@@ -82,7 +83,8 @@ def test_braced_spans_lists_every_brace():
 def test_rows_that_stop_leave_the_batch_without_disturbing_the_others(tiny_model, tokenizer, monkeypatch):
     """Rows start with different tokens and row 1 stops at its second token; the next-token logits
     every other row sees must be those of its own history run alone (the right cache rows were kept)."""
-    from diffuse_utils import encode_prompt, end_of_turn_ids
+    from diffuse_utils import encode_prompt
+    from diffuse_utils.encoding import end_of_turn_ids
     from diffuse_utils import sampling
     stop = end_of_turn_ids(tokenizer)[0]
     seen = []

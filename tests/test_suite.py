@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from diffuse_utils import FAMILY_NAMES, TaskError, TaskFamily, load_family, load_suite, normalize_answer
+from diffuse_utils import FAMILY_NAMES, TaskError, load_family, load_suite
+from diffuse_utils.answers import normalize_answer
+from diffuse_utils.suite import TaskFamily
 from diffuse_utils.suite import held_out_task
 from diffuse_utils.tasks import Task
 

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from diffuse_utils.encoding import encode_task
-from diffuse_utils.packing import Query, packed_logprobs
+from diffuse_utils.packing import packed_logprobs
+from diffuse_utils.tries import Query
 from diffuse_utils.token_targets import gradient_vector, path_mean_weights, per_token_loss, token_targets
 
 from conftest import make_tiny_model

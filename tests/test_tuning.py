@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from diffuse_utils import Task, distribution_matching_loss, encode_task, load_adapter, save_adapter, target_logprobs, tune
+from diffuse_utils import Task, distribution_matching_loss, encode_task, target_logprobs, tune
+from diffuse_utils.tuning import load_adapter, save_adapter
 from diffuse_utils.metrics import entropy, kl_divergence
 from diffuse_utils.scoring import naive_logprobs
-from diffuse_utils.packing import Query, accumulate_gradients
+from diffuse_utils.packing import accumulate_gradients
+from diffuse_utils.tries import Query
 from diffuse_utils.schedule import TuneSettings, plan_pass
 from diffuse_utils.tuning import add_lora
 from dataclasses import replace
