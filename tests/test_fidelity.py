@@ -20,19 +20,27 @@ SHARED = {
     "chapter 3's RNG and BABYNAMES": {
         "03_lora_tuning": ("update_per", "passes", "lr", "lora_rank", "names_gamma", "n_name_draws"),
         "06_is_tuning_worth_it": ("update_per", "passes", "lr", "lora_rank", "names_gamma", "n_name_draws")},
+    "chapter 3's monitored BABYNAMES runs (chapter 7 reuses them)": {
+        "03_lora_tuning": ("passes", "names_gamma", "n_name_draws", "diagnose_every", "n_questions", "knowledge_choices",
+                           "text_chars"),
+        "07_what_it_takes": ("passes", "names_gamma", "n_name_draws", "diagnose_every", "n_questions",
+                             "knowledge_choices", "text_chars")},
     "the six-task adapter": {
         "04_leave_one_out": ("update_per", "passes", "lr", "lora_rank", "tasks_per_step", "targets_per_step", "task_names"),
         "05_synthetic_biographies": ("update_per", "passes", "lr", "lora_rank", "tasks_per_step", "targets_per_step",
                                      "task_names"),
         "06_is_tuning_worth_it": ("suite_update_per", "suite_passes", "lr", "lora_rank", "tasks_per_step",
-                                  "targets_per_step", "suite_tasks")},
+                                  "targets_per_step", "suite_tasks"),
+        "07_what_it_takes": ("update_per", "suite_passes", "lr", "lora_rank", "tasks_per_step", "targets_per_step",
+                             "suite_tasks")},
 }
 
 
 def _values(params_path):
     """Each chapter's parameter values under a params file (None: the notebooks' defaults)."""
     values = {}
-    for notebook in ("03_lora_tuning", "04_leave_one_out", "05_synthetic_biographies", "06_is_tuning_worth_it"):
+    for notebook in ("03_lora_tuning", "04_leave_one_out", "05_synthetic_biographies", "06_is_tuning_worth_it",
+                     "07_what_it_takes"):
         defaults = fidelity.notebook_defaults(NOTEBOOKS / f"{notebook}.ipynb")
         values[notebook] = defaults if params_path is None else fidelity.with_params_file(defaults, params_path, notebook)
     return values
