@@ -21,12 +21,29 @@ from .biographies import FIELDS
 NOT_VALID = "(not a valid answer)"   # the row of answer_table that counts junk
 
 
-def _show(result) -> None:
-    """Display a widget's figure or table once (a figure is closed, so it is not drawn again)."""
-    from IPython.display import display
-    display(result)
+def _output(result) -> dict:
+    """``result`` (a figure, a table) as one display output; a figure is closed so it is drawn once."""
+    from IPython.core.interactiveshell import InteractiveShell
+    data, metadata = InteractiveShell.instance().display_formatter.format(result)
     if isinstance(result, plt.Figure):
         plt.close(result)
+    return {"output_type": "display_data", "data": data, "metadata": metadata}
+
+
+def _panel(draw, **controls):
+    """``controls`` above an Output widget showing ``draw(**their values)``, redrawn when one changes.
+
+    The drawing is written into the Output widget's ``outputs`` as data, not displayed inside it:
+    headless execution (papermill, nbclient) can hang on ``interact``'s captured displays."""
+    from ipywidgets import Output, VBox
+    out = Output()
+
+    def redraw(_change=None):
+        out.outputs = (_output(draw(**{name: control.value for name, control in controls.items()})),)
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    redraw()
+    return VBox([*controls.values(), out])
 
 
 def values_at(curve: pd.DataFrame, update: int) -> pd.Series:
@@ -66,10 +83,10 @@ def tuning_step_figure(curve: pd.DataFrame, update: int):
 
 def tuning_stepper(curve: pd.DataFrame):
     """A slider over the measured updates of ``curve`` drawing :func:`tuning_step_figure` (starts at the last)."""
-    from ipywidgets import SelectionSlider, interactive
+    from ipywidgets import SelectionSlider
     updates = [int(u) for u in curve["update"]]
     slider = SelectionSlider(options=updates, value=updates[-1], description="update", continuous_update=False)
-    return interactive(lambda update: _show(tuning_step_figure(curve, update)), update=slider)
+    return _panel(lambda update: tuning_step_figure(curve, update), update=slider)
 
 
 def biography_sheet(bios: dict[str, pd.DataFrame], index: int, well_formed: bool = True) -> pd.DataFrame:
@@ -94,11 +111,11 @@ def _wrapped(table: pd.DataFrame):
 
 def biography_browser(bios: dict[str, pd.DataFrame]):
     """A slider over the biography index and a well-formed-only switch, drawing :func:`biography_sheet`."""
-    from ipywidgets import Checkbox, IntSlider, interactive
+    from ipywidgets import Checkbox, IntSlider
     longest = max(len(frame) for frame in bios.values())
-    return interactive(lambda index, well_formed: _show(_wrapped(biography_sheet(bios, index, well_formed))),
-                       index=IntSlider(0, 0, max(longest - 1, 0), description="biography"),
-                       well_formed=Checkbox(True, description="well-formed only"))
+    return _panel(lambda index, well_formed: _wrapped(biography_sheet(bios, index, well_formed)),
+                  index=IntSlider(0, 0, max(longest - 1, 0), description="biography"),
+                  well_formed=Checkbox(True, description="well-formed only"))
 
 
 def _comparison_row(comparison: pd.DataFrame, method: str, probe: str) -> pd.Series:
@@ -136,8 +153,8 @@ def answer_figure(comparison: pd.DataFrame, method: str, probe: str, top: int = 
 
 def answer_browser(comparison: pd.DataFrame, method: str | None = None, probe: str | None = None):
     """Drop-downs for the method and the probe of ``comparison``, drawing :func:`answer_figure`."""
-    from ipywidgets import Dropdown, interactive
+    from ipywidgets import Dropdown
     methods, probes = list(dict.fromkeys(comparison["method"])), list(dict.fromkeys(comparison["probe"]))
-    return interactive(lambda method, probe: _show(answer_figure(comparison, method, probe)),
-                       method=Dropdown(options=methods, value=method or methods[0], description="method"),
-                       probe=Dropdown(options=probes, value=probe or probes[0], description="probe"))
+    return _panel(lambda method, probe: answer_figure(comparison, method, probe),
+                  method=Dropdown(options=methods, value=method or methods[0], description="method"),
+                  probe=Dropdown(options=probes, value=probe or probes[0], description="probe"))

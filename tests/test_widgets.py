@@ -88,3 +88,11 @@ def test_answer_figure_and_browser(comparison):
     method, probe = widgets.answer_browser(comparison, method="temperature 2").children[:2]
     assert list(method.options) == ["tuned", "temperature 2"] and method.value == "temperature 2"
     assert list(probe.options) == ["rng"]
+
+
+def test_a_panel_redraws_its_output_when_a_control_moves():
+    bios = {"base": parse_biographies([bio("Ana Ruiz"), bio("Eva Ng")]), "tuned": parse_biographies([bio("Li Wei")])}
+    index, _, out = widgets.biography_browser(bios).children
+    assert len(out.outputs) == 1 and "Ana Ruiz" in out.outputs[0]["data"]["text/html"]
+    index.value = 1
+    assert len(out.outputs) == 1 and "Eva Ng" in out.outputs[0]["data"]["text/html"]
