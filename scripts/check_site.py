@@ -33,6 +33,9 @@ SUMMARY = "What we saw"   # every chapter ends with a section whose heading hold
 # of the cell that draws the figure or table the rendered book shows in place of the live widget.
 WIDGET_FALLBACKS = [
     ("notebooks/01_measuring_bias", "show_samples()"),
+    ("notebooks/03_lora_tuning", 'curve = terms(names_history, "babynames")'),   # the curves; slider: tuning_stepper
+    ("notebooks/05_synthetic_biographies", "pd.DataFrame(examples)"),           # browser: biography_browser
+    ("notebooks/06_is_tuning_worth_it", "answer_table(comparison"),             # browser: answer_browser
 ]
 # Text of main without code blocks (a chapter may show glue's syntax in code, never in prose).
 PROSE_TEXT = """main => { const copy = main.cloneNode(true);
