@@ -45,9 +45,14 @@ def model_id(model) -> str:
 def adapter_fingerprint(model) -> str:
     """``'base'`` for a plain model; for a PEFT model, 12 hex digits of a hash of its adapter
     weights. Cache keys of generations include it, so a changed adapter is never served
-    the generations of an old one."""
+    the generations of an old one. A plain model that still holds LoRA layers (PEFT puts an
+    adapter *inside* the model it was loaded on) is refused: it would be cached as the base model."""
     from peft import get_peft_model_state_dict
     if not isinstance(model, PeftModel):
+        if any("lora_" in name for name, _ in model.named_parameters()):
+            raise ValueError("this model holds LoRA layers but is not a PeftModel: PEFT put an adapter inside it, so "
+                             "as 'the base model' it would run the adapter. Use the PeftModel, or take the base model "
+                             "back with `model = peft_model.unload()` before using it as the base.")
         return "base"
     digest = hashlib.sha256()
     for name, tensor in sorted(get_peft_model_state_dict(model).items()):

@@ -144,3 +144,15 @@ def test_biography_format_counts_fields_copies_and_distinct_values():
     assert figures["copies_example"] == 0.25
     assert (figures["first_name_coverage"], figures["last_name_coverage"]) == (3, 3)
     assert (figures["birth_place_coverage"], figures["birth_year_coverage"]) == (2, 2)
+
+
+def test_a_base_model_that_still_holds_an_adapter_is_refused_by_the_caches(tmp_path, tokenizer):
+    from diffuse_utils.artifacts import adapter_fingerprint
+    base = make_tiny_model(len(tokenizer))
+    tuned = get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj"]))
+    assert adapter_fingerprint(tuned) != "base"
+    with pytest.raises(ValueError, match="holds LoRA layers but is not a PeftModel"):
+        adapter_fingerprint(base)            # the same object PEFT injected the adapter into
+    with pytest.raises(ValueError, match="unload"):
+        ablation.cached_measure(tmp_path, base, "probe", lambda: {"x": 1})
+    assert adapter_fingerprint(tuned.unload()) == "base"
