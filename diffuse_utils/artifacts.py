@@ -49,7 +49,8 @@ def adapter_fingerprint(model) -> str:
     adapter *inside* the model it was loaded on) is refused: it would be cached as the base model."""
     from peft import get_peft_model_state_dict
     if not isinstance(model, PeftModel):
-        if any("lora_" in name for name, _ in model.named_parameters()):
+        parameters = getattr(model, "named_parameters", None)   # absent on stand-ins that only carry a name
+        if parameters is not None and any("lora_" in name for name, _ in parameters()):
             raise ValueError("this model holds LoRA layers but is not a PeftModel: PEFT put an adapter inside it, so "
                              "as 'the base model' it would run the adapter. Use the PeftModel, or take the base model "
                              "back with `model = peft_model.unload()` before using it as the base.")
