@@ -19,7 +19,7 @@ What the notebooks call is exported here (``du.X``); the rest is reached through
 """
 from . import baselines, data, diagnostics, fidelity, metrics  # modules the book reaches as du.baselines, ...
 from .answers import answer_figures, parse_braces, text_figures
-from .artifacts import cached_generations, cached_tune
+from .artifacts import cached_generations, cached_measure, cached_tune
 from .encoding import NoChatTemplateError, check_prefix_free, encode_prompt, encode_targets, encode_task
 from .evaluation import evaluate_suite, leave_one_out_plan, suite_adapter, training_tasks
 from .metrics import empirical_distribution, entropy, kl_divergence, top_k_table

@@ -1,8 +1,7 @@
-"""The ablation chapter's tools: measurements cached per adapter, a dose knob that needs no
-re-tuning, where a run crossed an early-stop threshold, and the rule that picks the defaults.
+"""The ablation chapter's tools: a dose knob that needs no re-tuning, where a run crossed an
+early-stop threshold, and the rule that picks the defaults (its measurements are cached by
+``artifacts.cached_measure``).
 
-- :func:`cached_measure`: a measurement of a model (base or adapter) saved as JSON under
-  ``output_dir/measures/``, keyed by the model, its adapter's weights and the settings given;
 - :func:`scaled_lora`: the adapter with its LoRA update multiplied by a factor (``B -> s B``),
   restored on exit: a dose between the base model (0) and the tuned one (1);
 - :func:`crossing_update`: the first update whose loss met ``(1 + gamma)`` times its minimum;
@@ -13,34 +12,13 @@ Example::
 
     with scaled_lora(tuned, 0.5):
         texts, _ = cached_generations(output_dir, tuned, tokenizer, [prompt], 60, label="half")  # keyed by these weights
-    figures = cached_measure(output_dir, tuned, "utility", lambda: probe.measure(tuned, tokenizer), **probe.key())
 """
 from __future__ import annotations
 
-import json
-import os
 from contextlib import contextmanager
-from pathlib import Path
 
 import pandas as pd
 import torch
-
-from .artifacts import adapter_fingerprint, config_key, model_id
-
-
-def cached_measure(output_dir, model, name: str, compute, **key) -> dict:
-    """``compute()`` (a JSON-serializable dict), saved under ``output_dir/measures/`` and reused
-    while the model, its adapter weights, ``name`` and ``key`` are the same."""
-    config = dict(model=model_id(model), adapter=adapter_fingerprint(model), name=name, **key)
-    path = Path(output_dir) / "measures" / f"{name}-{config_key(**config)}.json"
-    if path.exists():
-        return json.loads(path.read_text())["result"]
-    result = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps({"config": config, "result": result}, default=float))
-    os.replace(partial, path)  # an interrupted write leaves no half file
-    return json.loads(path.read_text())["result"]
 
 
 @contextmanager

@@ -1,5 +1,6 @@
 """Expensive results saved under a folder keyed by their configuration, reused on re-run: adapters
-(:func:`cached_tune`) and generations (:func:`cached_generations`).
+(:func:`cached_tune`), generations (:func:`cached_generations`) and measurements of a model
+(:func:`cached_measure`).
 
 A key is a short hash of everything that determines the result (model, tasks,
 hyper-parameters, seed), never of settings that only change speed or memory (batch sizes,
@@ -187,11 +188,30 @@ def _saved_prefix(output_dir, n: int, key: dict):
     return None
 
 
+def cached_measure(output_dir, model, name: str, compute, **key):
+    """``compute()`` (JSON-serializable), saved as ``measures/<name>-<key>.json`` under ``output_dir``
+    and reused while the model, its adapter's weights (:func:`adapter_fingerprint`), ``name`` and
+    ``key`` are the same: a measurement of an adapter, like the utility probes or an exact probe.
+    Example: ``cached_measure("artifacts", tuned, "utility", lambda: probe.measure(tuned, tok), **probe.key())``."""
+    config = dict(model=model_id(model), adapter=adapter_fingerprint(model), name=name, **key)
+    path = Path(output_dir) / "measures" / f"{name}-{config_key(**config)}.json"
+    if not path.exists():
+        start = time.perf_counter()
+        result = compute()
+        _write_result(path, config, result, time.perf_counter() - start)
+    return json.loads(path.read_text(encoding="utf-8"))["result"]
+
+
+def _json_value(value):
+    """NumPy scalars as the Python numbers they hold; anything else JSON cannot write as its text."""
+    return value.item() if hasattr(value, "item") and getattr(value, "ndim", None) == 0 else str(value)
+
+
 def _write_result(path: Path, config: dict, result, seconds: float) -> None:
     """Write ``{config, result, seconds}`` to ``path`` through a ``.partial`` file (an interrupted
     run leaves nothing half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.write_text(json.dumps({"config": config, "result": result, "seconds": seconds}, ensure_ascii=False,
-                                  default=str), encoding="utf-8")
+                                  default=_json_value), encoding="utf-8")
     partial.rename(path)

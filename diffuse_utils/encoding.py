@@ -76,11 +76,16 @@ def end_ids(tokenizer, completion: bool = False, stop: str | None = None) -> lis
 
 
 @lru_cache(maxsize=8)
+def vocabulary_texts(tokenizer, skip_special_tokens: bool = False) -> list[str]:
+    """The text of every token id, decoded alone (special tokens as ``''`` when skipped)."""
+    return tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=skip_special_tokens)
+
+
 def tokens_containing(tokenizer, text: str) -> frozenset[int]:
     """Ids of the vocabulary entries whose decoded text contains ``text``: a sampler that stops
     at ``text`` stops at any of them (``'.'`` is in ``'.'``, ``'.\n'``, ``'...'``). Special tokens
     are left out. Example: ``tokenizer.encode('.')[0] in tokens_containing(tokenizer, '.')``."""
-    pieces = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=True)
+    pieces = vocabulary_texts(tokenizer, skip_special_tokens=True)
     return frozenset(i for i, piece in enumerate(pieces) if text in piece)
 
 

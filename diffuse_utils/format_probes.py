@@ -25,25 +25,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .biographies import attribute_summary, parse_biographies
-from .encoding import encode_prompt, end_of_turn_ids
-from .sampling import draw_tokens, sample_uniforms
+from .encoding import encode_prompt, vocabulary_texts
+from .sampling import answer_ends, draw_tokens, sample_uniforms
 from .scoring import prompt_state
-
-_TOKEN_TEXTS: dict = {}
-
-
-def token_texts(tokenizer) -> list[str]:
-    """The text of every token id (decoded alone), computed once per tokenizer."""
-    key = (getattr(tokenizer, "name_or_path", ""), len(tokenizer))
-    if key not in _TOKEN_TEXTS:
-        _TOKEN_TEXTS[key] = [tokenizer.decode([i]) for i in range(len(tokenizer))]
-    return _TOKEN_TEXTS[key]
-
-
-def _ending_ids(tokenizer) -> list[int]:
-    """Ids that end an answer: the chat template's end of turn and the EOS token."""
-    return sorted(set(end_of_turn_ids(tokenizer)) | ({tokenizer.eos_token_id} - {None}))
-
 
 @torch.no_grad()
 def turn_ending_probe(model, tokenizer, prompt: str, first_fields: list[str]) -> pd.DataFrame:
@@ -51,9 +35,9 @@ def turn_ending_probe(model, tokenizer, prompt: str, first_fields: list[str]) ->
     next-token probability of ending the turn (``p_end_of_turn``), of a token that starts with a
     newline (``p_newline``: the next field's opening in the prompt's format), and the most likely
     next token (``top_token``)."""
-    texts = token_texts(tokenizer)
+    texts = vocabulary_texts(tokenizer)
     newline = torch.tensor([t.startswith("\n") for t in texts])
-    ends = _ending_ids(tokenizer)
+    ends = sorted(answer_ends(tokenizer))
     rows = []
     for field in first_fields:
         logprobs, _ = prompt_state(model, encode_prompt(tokenizer, prompt, "{" + field + "}"))
@@ -73,9 +57,9 @@ def sample_closing_fields(model, tokenizer, prompt: str, n: int, fields: int = 6
     never tries to end early writes what it would write unconstrained, up to batching rounding.
     Each text includes ``response_prefix``."""
     device = model.get_input_embeddings().weight.device
-    texts_of = token_texts(tokenizer)
-    closes = torch.tensor([t.count("}") for t in texts_of], device=device)
-    ends = torch.tensor(_ending_ids(tokenizer), device=device)
+    closes = torch.tensor([t.count("}") for t in vocabulary_texts(tokenizer)], device=device)
+    ending = answer_ends(tokenizer)
+    ends = torch.tensor(sorted(ending), device=device)
     prompt_ids = encode_prompt(tokenizer, prompt, response_prefix)
     uniforms = sample_uniforms(seed, n, max_new_tokens)
     out = []
@@ -83,11 +67,12 @@ def sample_closing_fields(model, tokenizer, prompt: str, n: int, fields: int = 6
         rows = min(batch_size, n - start)
         output = model(input_ids=torch.tensor([prompt_ids] * rows, device=device), use_cache=True, logits_to_keep=1)
         cache, logits = output.past_key_values, output.logits[:, -1].float()
+        is_end = torch.isin(torch.arange(logits.shape[1], device=device), ends)   # (V,): the ids held back
         closed = torch.full((rows,), response_prefix.count("}"), device=device)
         done = torch.zeros(rows, dtype=torch.bool, device=device)
         tokens = [[] for _ in range(rows)]
         for step in range(max_new_tokens):
-            held = (closed < fields)[:, None] & torch.isin(torch.arange(logits.shape[1], device=device), ends)[None]
+            held = (closed < fields)[:, None] & is_end[None]
             chosen = draw_tokens(logits.masked_fill(held, float("-inf")).softmax(-1), uniforms[start:start + rows, step])
             for row, token, finished in zip(tokens, chosen.tolist(), done.tolist()):
                 if not finished:
@@ -98,8 +83,7 @@ def sample_closing_fields(model, tokenizer, prompt: str, n: int, fields: int = 6
                 break
             output = model(input_ids=chosen[:, None], past_key_values=cache, use_cache=True)
             cache, logits = output.past_key_values, output.logits[:, -1].float()
-        out += [response_prefix + tokenizer.decode([t for t in row if t not in set(ends.tolist())])
-                for row in tokens]
+        out += [response_prefix + tokenizer.decode([t for t in row if t not in ending]) for row in tokens]
     return out
 
 

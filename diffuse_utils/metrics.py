@@ -98,3 +98,14 @@ def multinomial_band(probabilities, n: int, level: float = 0.95, draws: int = 40
     tail = (1 - level) / 2
     return pd.DataFrame({"expected": n * p, "low": np.quantile(counts, tail, axis=0),
                          "high": np.quantile(counts, 1 - tail, axis=0)}, index=getattr(probabilities, "index", None))
+
+
+def proportion_change(after, before, n: int):
+    """A share measured again on the same ``n`` items (e.g. questions answered right): the change in
+    points, ``100 (after - before)``, and its standard error as two independent proportions,
+    ``100 sqrt(after (1 - after) / n + before (1 - before) / n)``. Numbers or arrays.
+    Example: ``proportion_change(0.5, 0.6, 100) -> (-10.0, 6.93...)``."""
+    after, before = np.asarray(after, float), np.asarray(before, float)
+    change = 100 * (after - before)
+    error = 100 * np.sqrt(after * (1 - after) / n + before * (1 - before) / n)
+    return (float(change), float(error)) if change.ndim == 0 else (change, error)

@@ -103,10 +103,15 @@ def _generate_batch(model, starts: list, sources: list[int], stop_ids, max_new_t
 _mixes_prompts = mixes_prompts  # the name tests and earlier code use
 
 
+def answer_ends(tokenizer) -> set[int]:
+    """The ids that end an answer: the chat template's end of turn and the end-of-sequence token."""
+    return set(end_of_turn_ids(tokenizer)) | ({tokenizer.eos_token_id} - {None})
+
+
 def _stop_tokens(tokenizer, device, stop_text: str | None = None) -> tuple[set[int], torch.Tensor]:
     """The ids that end an answer (end of turn, end of sequence) as a set, and as a tensor on ``device``
     with, given ``stop_text``, every token whose text contains it (a row stops there)."""
-    stop = set(end_of_turn_ids(tokenizer)) | ({tokenizer.eos_token_id} - {None})
+    stop = answer_ends(tokenizer)
     halt = stop | (tokens_containing(tokenizer, stop_text) if stop_text else set())
     return stop, torch.tensor(sorted(halt), device=device)
 

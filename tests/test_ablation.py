@@ -9,6 +9,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from diffuse_utils import ablation, format_probes
+from diffuse_utils.artifacts import cached_measure
 from diffuse_utils.encoding import encode_prompt, end_of_turn_ids
 from diffuse_utils.sampling import sample
 
@@ -39,14 +40,14 @@ def test_cached_measure_computes_once_and_keys_by_adapter_and_settings(tmp_path,
     def compute():
         calls.append(1)
         return {"value": np.float64(len(calls))}
-    first = ablation.cached_measure(tmp_path, lora_model, "probe", compute, n=3)
-    again = ablation.cached_measure(tmp_path, lora_model, "probe", compute, n=3)
-    other = ablation.cached_measure(tmp_path, lora_model, "probe", compute, n=4)
+    first = cached_measure(tmp_path, lora_model, "probe", compute, n=3)
+    again = cached_measure(tmp_path, lora_model, "probe", compute, n=3)
+    other = cached_measure(tmp_path, lora_model, "probe", compute, n=4)
     assert first == again == {"value": 1.0} and other == {"value": 2.0} and len(calls) == 2
     saved = json.loads(next((tmp_path / "measures").glob("probe-*.json")).read_text())
     assert saved["config"]["adapter"] != "base" and not list((tmp_path / "measures").glob("*.partial"))
     with ablation.scaled_lora(lora_model, 0.5):  # other weights: another entry
-        assert ablation.cached_measure(tmp_path, lora_model, "probe", compute, n=3) == {"value": 3.0}
+        assert cached_measure(tmp_path, lora_model, "probe", compute, n=3) == {"value": 3.0}
 
 
 def test_scaled_lora_interpolates_between_base_and_adapter_and_restores_exactly(tokenizer, lora_model):
@@ -154,5 +155,5 @@ def test_a_base_model_that_still_holds_an_adapter_is_refused_by_the_caches(tmp_p
     with pytest.raises(ValueError, match="holds LoRA layers but is not a PeftModel"):
         adapter_fingerprint(base)            # the same object PEFT injected the adapter into
     with pytest.raises(ValueError, match="unload"):
-        ablation.cached_measure(tmp_path, base, "probe", lambda: {"x": 1})
+        cached_measure(tmp_path, base, "probe", lambda: {"x": 1})
     assert adapter_fingerprint(tuned.unload()) == "base"

@@ -56,3 +56,12 @@ def test_multinomial_band_covers_expected_counts():
     assert band.loc["a", "expected"] == 500 and band.loc["b", "expected"] == 10
     assert 465 <= band.loc["a", "low"] < 500 < band.loc["a", "high"] <= 535  # ~ 500 +- 1.96 * 15.8
     assert band.loc["b", "low"] >= 3 and band.loc["b", "high"] <= 17
+
+
+def test_proportion_change_is_the_difference_in_points_with_the_two_proportion_error():
+    from diffuse_utils.metrics import proportion_change
+    change, error = proportion_change(0.5, 0.6, 100)
+    assert change == pytest.approx(-10.0) and error == pytest.approx(100 * (0.0025 + 0.0024) ** 0.5)
+    changes, errors = proportion_change(np.array([0.6, 1.0]), 0.6, 50)
+    assert changes.tolist() == pytest.approx([0.0, 40.0])
+    assert errors.tolist() == pytest.approx([100 * (2 * 0.24 / 50) ** 0.5, 100 * (0.24 / 50) ** 0.5])
