@@ -14,9 +14,11 @@ six-task 13B run (50 passes). Checks: exact scores of a tiny model agree between
 the Performance page (notebooks/90_performance.ipynb) shows.
 """
 import argparse
+import cProfile
 import inspect
 import json
 import platform
+import pstats
 import sys
 import time
 from pathlib import Path
@@ -129,6 +131,68 @@ def run_shape(name: str, tokenizer, tasks, device, dtype, tiny: bool, n_samples:
             "peak_gpu_memory_gib": peak}
 
 
+def profile_tuning(name: str, tokenizer, tasks, device, dtype, tiny: bool, updates: int = 8) -> dict:
+    """Where one shape's tuning time goes: ``updates`` per-prompt updates after a warm-up, timed, and
+    profiled (torch.profiler): the wall time against the time GPU kernels ran, and the operators that
+    took most host (CPU) time. Kernel time far below the wall time means the host, not the GPU, sets
+    the pace."""
+    model, _ = build(name, len(tokenizer), device, dtype, tiny)
+    warm, _ = du.tune(model, tokenizer, tasks, passes=1, update_per="prompt", tasks_per_step=2, progress=False)
+    model = warm.unload()
+    activities = [torch.profiler.ProfilerActivity.CPU] + (
+        [torch.profiler.ProfilerActivity.CUDA] if torch.device(device).type == "cuda" else [])
+    synchronize(device)
+    start = time.perf_counter()
+    with torch.profiler.profile(activities=activities) as profiler:
+        du.tune(model, tokenizer, tasks, passes=1, update_per="prompt", tasks_per_step=updates, progress=False)
+        synchronize(device)
+    wall = time.perf_counter() - start
+    averages = profiler.key_averages()
+    device_us = lambda e: getattr(e, "self_device_time_total", 0) or 0
+    top = sorted(averages, key=lambda e: e.self_cpu_time_total, reverse=True)[:10]
+    python = cProfile.Profile()
+    python.enable()   # the same updates once more, for the Python functions that hold the host
+    du.tune(model, tokenizer, tasks, passes=1, update_per="prompt", tasks_per_step=updates, progress=False)
+    synchronize(device)
+    python.disable()
+    functions = sorted(pstats.Stats(python).stats.items(), key=lambda item: item[1][2], reverse=True)[:12]
+    return {"model": name, "updates": updates, "wall_seconds_per_update": wall / updates,
+            "gpu_kernel_seconds_per_update": sum(device_us(e) for e in averages) / 1e6 / updates,
+            "top_host_ops": [{"op": e.key, "calls": e.count, "host_ms": e.self_cpu_time_total / 1e3,
+                              "gpu_ms": device_us(e) / 1e3} for e in top],
+            "top_python_functions": [{"function": f"{Path(file).name}:{line}({function})", "calls": stats[1],
+                                      "own_seconds": stats[2]} for (file, line, function), stats in functions]}
+
+
+def compare_attention(tokenizer, tasks, device, dtype, tiny: bool, updates: int = 24) -> dict:
+    """Milliseconds per tuning update with each choice of attention kernels for the packed passes:
+    the package's (``packing.PACKED_ATTENTION``, every SDPA kernel but cuDNN's), cuDNN's allowed too,
+    and the math kernel alone; on two shapes, each after a 4-update warm-up."""
+    from torch.nn.attention import SDPBackend
+    from diffuse_utils import packing
+    package = packing.PACKED_ATTENTION
+    choices = {"package (no cuDNN)": package, "cuDNN allowed": [SDPBackend.CUDNN_ATTENTION, *package],
+               "math only": [SDPBackend.MATH]}
+    out = {}
+    for name in ("Llama-2-13B", "Qwen2.5-1.5B"):
+        model, _ = build(name, len(tokenizer), device, dtype, tiny)
+        for label, backends in choices.items():
+            packing.PACKED_ATTENTION = backends
+            try:
+                for count in (4, updates):   # the first: a warm-up (kernel plans, allocator)
+                    synchronize(device)
+                    start = time.perf_counter()
+                    tuned, _ = du.tune(model, tokenizer, tasks, passes=1, update_per="prompt", tasks_per_step=count,
+                                       progress=False)
+                    synchronize(device)
+                    model = tuned.unload()
+                out.setdefault(name, {})[label] = 1000 * (time.perf_counter() - start) / count
+            finally:
+                packing.PACKED_ATTENTION = package
+        del model
+    return out
+
+
 def compare_devices(tokenizer, device) -> dict:
     """Exact scores of a tiny Llama-shaped model on ``device`` against the CPU, in fp32 and in bf16."""
     task = du.range_task(1, 10)
@@ -159,6 +223,8 @@ def main() -> int:
     parser.add_argument("--output", type=Path, help=f"results JSON (default {OUTPUT.relative_to(ROOT)}; "
                                                       "a dry run writes none unless given)")
     parser.add_argument("--save-tokenizer", action="store_true", help="write TOKENIZER_DIR from the embedded model")
+    parser.add_argument("--profile-only", action="store_true",
+                        help="only profile the largest shape's tuning updates (merged into an existing output)")
     args = parser.parse_args()
     if args.save_tokenizer:
         du.load_tokenizer().save_pretrained(TOKENIZER_DIR)
@@ -176,6 +242,14 @@ def main() -> int:
                  for t in tasks[:2]]
         torch.set_num_threads(1)  # tiny matrices: one thread is quicker than two that wait on each other
     n_samples, batch_size = (8, 8) if args.dry_run else (1000, 500)
+    output = args.output or (None if args.dry_run else OUTPUT)
+    if args.profile_only:
+        profile = profile_tuning("Llama-2-13B", tokenizer, tasks, device, dtype, args.dry_run)
+        print(json.dumps(profile, indent=1))
+        if output:
+            earlier = json.loads(output.read_text()) if output.exists() else {}
+            output.write_text(json.dumps({**earlier, "tuning_profile": profile}, indent=2))
+        return 0
     results = {"dry_run": args.dry_run, "device": torch.cuda.get_device_name() if not args.dry_run else "cpu",
                "torch": torch.__version__, "python": platform.python_version(), "dtype": str(dtype)[6:],
                "tasks": len(tasks), "prompts": sum(len(t.prompts) for t in tasks), "models": []}
@@ -193,7 +267,10 @@ def main() -> int:
     results["total_seconds"] = time.perf_counter() - started
     print(f"projected six-task 13B run ({PAPER_PASSES} passes): {results['projected_paper_13b_run_minutes']:.1f} min")
     print(json.dumps({k: results[k] for k in ("device_agreement", "auto_choice", "total_seconds")}, indent=1))
-    output = args.output or (None if args.dry_run else OUTPUT)
+    results["tuning_profile"] = profile_tuning("Llama-2-13B", tokenizer, tasks, device, dtype, args.dry_run)
+    results["attention_ms_per_update"] = compare_attention(tokenizer, tasks, device, dtype, args.dry_run,
+                                                           updates=2 if args.dry_run else 24)
+    print(json.dumps(results["attention_ms_per_update"], indent=1))
     if output:
         output.write_text(json.dumps(results, indent=2))
         print(f"wrote {output}")
