@@ -1,4 +1,5 @@
-"""Widgets where readers play, over results a chapter has already computed: none tunes or samples.
+"""Widgets where readers play, over results a chapter has already computed: none tunes, and only
+chapter 1's :func:`sample_explorer` samples (a fresh draw per setting, which is its point).
 
 Each widget is a plain function that draws one state (a figure or a table) behind a few
 controls (ipywidgets). The rendered book cannot run a widget, so the chapter shows the
@@ -87,6 +88,18 @@ def tuning_stepper(curve: pd.DataFrame):
     updates = [int(u) for u in curve["update"]]
     slider = SelectionSlider(options=updates, value=updates[-1], description="update", continuous_update=False)
     return _panel(lambda update: tuning_step_figure(curve, update), update=slider)
+
+
+def sample_explorer(show_samples, tasks, temperature: float = 1.0, prefixes=("{", "")):
+    """Chapter 1's explorer: a task menu (``tasks``' keys), a temperature slider (0.2 to 20) and a
+    response-prefix menu drawing ``show_samples(task, temperature, prefix)``, which samples afresh.
+    Built like the other widgets (``_panel``), not with ``ipywidgets.interactive``, whose captured
+    displays can hang headless execution."""
+    from ipywidgets import Dropdown, FloatSlider
+    return _panel(show_samples, task=Dropdown(options=list(tasks), description="task"),
+                  temperature=FloatSlider(value=temperature, min=0.2, max=20.0, step=0.2, description="temperature",
+                                          continuous_update=False),
+                  prefix=Dropdown(options=list(prefixes), description="prefix"))
 
 
 def biography_sheet(bios: dict[str, pd.DataFrame], index: int, well_formed: bool = True) -> pd.DataFrame:

@@ -41,6 +41,19 @@ def test_tuning_stepper_slides_over_the_measured_updates(curve):
     assert list(slider.options) == [0, 5, 10] and slider.value == 10
 
 
+def test_sample_explorer_draws_once_per_setting_with_the_controls_values():
+    calls = []
+    explorer = widgets.sample_explorer(lambda task, temperature, prefix: calls.append((task, temperature, prefix))
+                                       or pd.DataFrame({"task": [task]}), {"RNG": None, "BABYNAMES": None})
+    task, temperature, prefix, out = explorer.children
+    assert list(task.options) == ["RNG", "BABYNAMES"] and list(prefix.options) == ["{", ""]
+    assert calls == [("RNG", 1.0, "{")] and len(out.outputs) == 1     # drawn once, into the output
+    temperature.value = 5.0
+    task.value = "BABYNAMES"
+    assert calls[1:] == [("RNG", 5.0, "{"), ("BABYNAMES", 5.0, "{")]
+    assert "BABYNAMES" in out.outputs[0]["data"]["text/plain"]
+
+
 def bio(name, profession="Baker"):
     return f"{{{name}}} {{Female}} {{1 May 1990}} {{Lima, Peru}} {{{profession}}} {{Baked bread.}}"
 
