@@ -45,6 +45,8 @@ def main() -> int:
     parser.add_argument("timings", type=Path, help="timings.json written by scripts/run_notebooks.py")
     parser.add_argument("--ci-seconds", type=Path, help="_build/ci_seconds.json written by .ci/run")
     parser.add_argument("--output", type=Path, default=HERE / "book_timings.json")
+    parser.add_argument("--partial", action="store_true",
+                        help="the run stopped before its last notebook: kept, but never read as a whole book's time")
     args = parser.parse_args()
     if not args.timings.exists():
         raise SystemExit(f"{args.timings} does not exist: run the book first (bash scripts/book.sh)")
@@ -53,6 +55,8 @@ def main() -> int:
              "chapters_total_seconds": round(sum(timings["seconds"].values()), 1),
              "commit": commit(args.timings.resolve().parent), "date": datetime.date.today().isoformat(),
              "machine": machine()}
+    if args.partial:
+        entry["partial"] = True
     if args.ci_seconds:
         entry["ci_total_seconds"] = json.loads(args.ci_seconds.read_text())["total_seconds"]
     recorded = json.loads(args.output.read_text()) if args.output.exists() else {}
