@@ -21,8 +21,9 @@ from .tries import ATTENTION_BREAK_EVEN, TOKENS_PER_PASS, Query, _Row, plan_pass
 
 
 # The attention kernels a packed pass may use: every one but cuDNN's, which builds a new plan for each
-# new packed width. On an H200 a 13B-shaped tuning update took 291 ms with it and 220 ms without
-# (Qwen2.5-1.5B shape: 253 and 193; scripts/gpu_check.py's profile). The CPU never uses cuDNN.
+# new packed width. On an H200 a 13B-shaped tuning update took 511 ms with it and 302 ms without
+# (Qwen2.5-1.5B shape: 345 and 268; benchmarks/gpu_check.json, "attention_ms_per_update"). The CPU
+# never uses cuDNN.
 PACKED_ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 

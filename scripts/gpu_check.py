@@ -131,29 +131,34 @@ def run_shape(name: str, tokenizer, tasks, device, dtype, tiny: bool, n_samples:
             "peak_gpu_memory_gib": peak}
 
 
+def tuned_updates(model, tokenizer, tasks, device, count: int):
+    """Run ``count`` per-prompt updates on fresh LoRA adapters and take them out again: the base
+    model back (PEFT injects adapters in place, so a second run on an un-unloaded model would
+    stack a second adapter) and the seconds the updates took."""
+    synchronize(device)
+    start = time.perf_counter()
+    tuned, _ = du.tune(model, tokenizer, tasks, passes=1, update_per="prompt", tasks_per_step=count, progress=False)
+    synchronize(device)
+    return tuned.unload(), time.perf_counter() - start
+
+
 def profile_tuning(name: str, tokenizer, tasks, device, dtype, tiny: bool, updates: int = 8) -> dict:
     """Where one shape's tuning time goes: ``updates`` per-prompt updates after a warm-up, timed, and
     profiled (torch.profiler): the wall time against the time GPU kernels ran, and the operators that
-    took most host (CPU) time. Kernel time far below the wall time means the host, not the GPU, sets
-    the pace."""
+    took most host (CPU) time; then the same updates under cProfile, for the Python functions. Kernel
+    time far below the wall time means the host, not the GPU, sets the pace."""
     model, _ = build(name, len(tokenizer), device, dtype, tiny)
-    warm, _ = du.tune(model, tokenizer, tasks, passes=1, update_per="prompt", tasks_per_step=2, progress=False)
-    model = warm.unload()
+    model, _ = tuned_updates(model, tokenizer, tasks, device, 2)   # warm-up
     activities = [torch.profiler.ProfilerActivity.CPU] + (
         [torch.profiler.ProfilerActivity.CUDA] if torch.device(device).type == "cuda" else [])
-    synchronize(device)
-    start = time.perf_counter()
     with torch.profiler.profile(activities=activities) as profiler:
-        du.tune(model, tokenizer, tasks, passes=1, update_per="prompt", tasks_per_step=updates, progress=False)
-        synchronize(device)
-    wall = time.perf_counter() - start
+        model, wall = tuned_updates(model, tokenizer, tasks, device, updates)
     averages = profiler.key_averages()
     device_us = lambda e: getattr(e, "self_device_time_total", 0) or 0
     top = sorted(averages, key=lambda e: e.self_cpu_time_total, reverse=True)[:10]
     python = cProfile.Profile()
-    python.enable()   # the same updates once more, for the Python functions that hold the host
-    du.tune(model, tokenizer, tasks, passes=1, update_per="prompt", tasks_per_step=updates, progress=False)
-    synchronize(device)
+    python.enable()
+    tuned_updates(model, tokenizer, tasks, device, updates)
     python.disable()
     functions = sorted(pstats.Stats(python).stats.items(), key=lambda item: item[1][2], reverse=True)[:12]
     return {"model": name, "updates": updates, "wall_seconds_per_update": wall / updates,
@@ -179,14 +184,9 @@ def compare_attention(tokenizer, tasks, device, dtype, tiny: bool, updates: int 
         for label, backends in choices.items():
             packing.PACKED_ATTENTION = backends
             try:
-                for count in (4, updates):   # the first: a warm-up (kernel plans, allocator)
-                    synchronize(device)
-                    start = time.perf_counter()
-                    tuned, _ = du.tune(model, tokenizer, tasks, passes=1, update_per="prompt", tasks_per_step=count,
-                                       progress=False)
-                    synchronize(device)
-                    model = tuned.unload()
-                out.setdefault(name, {})[label] = 1000 * (time.perf_counter() - start) / count
+                model, _ = tuned_updates(model, tokenizer, tasks, device, 4)   # warm-up: kernel plans, allocator
+                model, seconds = tuned_updates(model, tokenizer, tasks, device, updates)
+                out.setdefault(name, {})[label] = 1000 * seconds / updates
             finally:
                 packing.PACKED_ATTENTION = package
         del model
