@@ -26,7 +26,8 @@ import pandas as pd
 
 from peft import PeftModel
 
-from .sampling import DECODING, SHORT_ANSWER_TOKENS, sample_prompts
+from .decoding import SampleSettings, sample_settings
+from .sampling import DECODING, sample_prompts
 from .schedule import tune_settings
 from .tuning import load_adapter, save_adapter, tune
 
@@ -133,46 +134,48 @@ def _save_tuned(folder: Path, tuned, history, tasks, settings, monitor, seconds:
     _publish(partial, folder)
 
 
-def cached_generations(output_dir, model, tokenizer, prompts: list[str], n, *, label: str, seed: int = 0,
-                       max_new_tokens: int = SHORT_ANSWER_TOKENS, temperature: float = 1.0, top_p: float = 1.0,
-                       min_p: float | None = None, response_prefix: str = "", completion: bool = False,
-                       stop: str | None = None, batch_size: int = 100, progress: bool = True):
-    """``(texts, seconds)``, one entry per prompt: ``n`` generations of each prompt (``n`` a count, or
-    one count per prompt) and the seconds they took, saved under ``output_dir/generations`` and reused.
+def cached_generations(output_dir, model, tokenizer, prompts: list[str], n,
+                       settings: SampleSettings | None = None, *, label: str,
+                       batch_size: int = 100, progress: bool = True, **overrides):
+    """``(texts, seconds)``, one entry per prompt: ``n`` generations of each prompt (``n`` a
+    count, or one count per prompt) under ``settings`` (a :class:`SampleSettings`) with
+    ``overrides`` replaced, and the seconds they took; saved under ``output_dir/generations``
+    and reused.
 
     The key is what determines the texts: the model, its adapter's weights
-    (:func:`adapter_fingerprint`), the prompt, ``seed``, ``max_new_tokens``, the dtype, the sampler's
-    ``DECODING`` and whichever of the other settings (``sampling.sample_prompts``) differ from their
-    defaults, so keys made before a setting existed still match. ``label`` names the file
-    (``base-<key>-n100.json``) but is not part of the key, and the first ``n`` of a larger draw are
-    that draw's start (``sampling.sample_uniforms``): a larger draw under any label serves, its seconds
-    prorated. Prompts not cached are drawn together (rows of several prompts share a batch) and
-    saved one file per prompt, each with its share of the time by number of generations;
-    ``batch_size`` and ``progress`` change the speed only.
+    (:func:`adapter_fingerprint`), the prompt, the dtype, the sampler's ``DECODING`` and
+    :meth:`SampleSettings.key` (seed, ``max_new_tokens`` and the settings that differ from
+    their defaults, so keys made before a setting existed still match). ``label`` names the
+    file (``base-<key>-n100.json``) but is not part of the key, and the first ``n`` of a larger
+    draw are that draw's start (``sampling.sample_uniforms``): a larger draw under any label
+    serves, its seconds prorated. Prompts not cached are drawn together (rows of several
+    prompts share a batch) and saved one file per prompt, each with its share of the time by
+    number of generations; ``batch_size`` and ``progress`` change the speed only.
+    Example: ``cached_generations("artifacts", model, tok, [RNG_PROMPT], 100, label="base")``.
     """
+    settings = sample_settings(settings, **overrides)
     counts = list(n) if isinstance(n, (list, tuple)) else [int(n)] * len(prompts)
-    options = {k: v for k, v in dict(temperature=temperature, top_p=top_p, min_p=min_p, response_prefix=response_prefix,
-                                     completion=completion, stop=stop).items() if v != _SAMPLER_DEFAULTS[k]}
-    keys = [dict(model=model_id(model), adapter=adapter_fingerprint(model), prompt=prompt, seed=seed,
-                 max_new_tokens=max_new_tokens, dtype=str(model.dtype), decoding=DECODING, **options)
-            for prompt in prompts]
+    keys = [generation_key(model, prompt, settings) for prompt in prompts]
     found = [_saved_prefix(output_dir, count, key) for count, key in zip(counts, keys)]
     missing = [k for k, hit in enumerate(found) if hit is None]
     if missing:
         start = time.perf_counter()
-        drawn = sample_prompts(model, tokenizer, [prompts[k] for k in missing], [counts[k] for k in missing],
-                               seed=seed, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
-                               **options)
+        drawn = sample_prompts(model, tokenizer, [prompts[k] for k in missing],
+                               [counts[k] for k in missing], settings, batch_size=batch_size,
+                               progress=progress)
         seconds, total = time.perf_counter() - start, sum(counts[k] for k in missing)
+        folder = Path(output_dir) / "generations"
         for k, texts in zip(missing, drawn):
             found[k] = (texts, seconds * counts[k] / total)
-            path = Path(output_dir) / "generations" / f"{label}-{config_key(**keys[k])}-n{len(texts)}.json"
+            path = folder / f"{label}-{config_key(**keys[k])}-n{len(texts)}.json"
             _write_result(path, {**keys[k], "n": len(texts)}, texts, found[k][1])
     return [texts for texts, _ in found], [seconds for _, seconds in found]
 
 
-# The sampler's settings at their defaults: left out of keys (keys made before a setting existed still match).
-_SAMPLER_DEFAULTS = dict(temperature=1.0, top_p=1.0, min_p=None, response_prefix="", completion=False, stop=None)
+def generation_key(model, prompt: str, settings: SampleSettings) -> dict:
+    """What determines the generations of ``model`` for ``prompt`` under ``settings``."""
+    return dict(model=model_id(model), adapter=adapter_fingerprint(model), prompt=prompt,
+                dtype=str(model.dtype), decoding=DECODING, **settings.key())
 
 
 def _saved_prefix(output_dir, n: int, key: dict):

@@ -7,7 +7,7 @@ Sampling (Zhang et al., 2025) is a prompting method: ask the model to *list* ``k
 answers with probabilities, then draw one answer from its own list. A list that cannot be
 parsed is a failure and counts as an invalid answer. String Seed of Thought (Misaki and Akiba,
 2026; prompt and parser in :mod:`string_seed`) asks for a random string first and an answer derived
-from it; ``compare_probes(..., seed_length=8)`` runs it.
+from it; ``Method.seeded(8)`` runs it.
 
 Example::
 
@@ -19,7 +19,7 @@ Example::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -28,13 +28,13 @@ import pandas as pd
 from .answers import answer_figures, canonicalizer, text_figures
 from .artifacts import cached_generations
 from .metrics import kl_divergence, kl_from_samples
-from .sampling import SHORT_ANSWER_TOKENS
+from .decoding import SampleSettings
 from .scoring import score_prompts
 from .string_seed import SEEDED_ANSWER_TOKENS, seed_prompt, seeded_figures
 from .tasks import Task
 from .tries import TOKENS_PER_PASS
 
-# Decoding settings compared in chapter 6 (name -> sampler keyword arguments).
+# Decoding settings compared in chapter 6 (name -> SampleSettings fields).
 DECODING_METHODS = {"temperature 1": {"temperature": 1.0}, "temperature 1.5": {"temperature": 1.5},
                     "temperature 2": {"temperature": 2.0}, "top-p 0.9, temperature 1.5": {"temperature": 1.5, "top_p": 0.9},
                     "min-p 0.1, temperature 2": {"temperature": 2.0, "min_p": 0.1}}
@@ -46,6 +46,56 @@ def decoding_settings(method: str) -> dict:
         raise KeyError(f"unknown decoding method {method!r}; known: {list(DECODING_METHODS)} "
                        "(add your own to baselines.DECODING_METHODS)")
     return DECODING_METHODS[method]
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way of asking for diverse answers, as :func:`compare_probes` runs it.
+
+    name: its label in tables; settings: how its texts are sampled (:class:`SampleSettings`);
+    verbalized_k: Verbalized Sampling, with this many candidates listed; seed_length: String
+    Seed of Thought, with a random string of this many characters (at most one of the two).
+    Example: ``Method.decoding("min-p 0.1, temperature 2", SampleSettings(seed=1))``.
+    """
+    name: str
+    settings: SampleSettings = field(default_factory=SampleSettings)
+    verbalized_k: int | None = None
+    seed_length: int | None = None
+
+    def __post_init__(self):
+        if self.verbalized_k is not None and self.seed_length is not None:
+            raise ValueError("verbalized_k and seed_length are two different methods: set at most one of them")
+
+    @property
+    def kind(self) -> str:
+        """``'verbalized'``, ``'seeded'`` or ``'decoding'``."""
+        if self.verbalized_k is not None:
+            return "verbalized"
+        return "decoding" if self.seed_length is None else "seeded"
+
+    @classmethod
+    def decoding(cls, name: str, settings: SampleSettings | None = None) -> "Method":
+        """The named decoding setting of :data:`DECODING_METHODS` on top of ``settings``."""
+        return cls(name, replace(settings or SampleSettings(), **decoding_settings(name)))
+
+    @classmethod
+    def verbalized(cls, k: int, seed: int = 0, max_new_tokens: int = VERBALIZED_ANSWER_TOKENS) -> "Method":
+        """Verbalized Sampling with ``k`` candidates, its lists sampled at temperature 1."""
+        return cls("Verbalized Sampling", SampleSettings(max_new_tokens=max_new_tokens, seed=seed), verbalized_k=k)
+
+    @classmethod
+    def seeded(cls, length: int, seed: int = 0, max_new_tokens: int = SEEDED_ANSWER_TOKENS) -> "Method":
+        """String Seed of Thought with a random string of ``length`` characters, at temperature 1."""
+        return cls("String Seed of Thought", SampleSettings(max_new_tokens=max_new_tokens, seed=seed),
+                   seed_length=length)
+
+    def prompt(self, probe: "Probe") -> str:
+        """What the model is asked for ``probe``."""
+        if self.kind == "verbalized":
+            return verbalized_prompt(probe.prompt, self.verbalized_k)
+        if self.kind == "seeded":
+            return seed_prompt(probe.prompt, _options(probe), self.seed_length)
+        return probe.prompt
 
 
 VERBALIZED_INSTRUCTION = (
@@ -138,44 +188,26 @@ def build_probes(rng: Task, names: Task, suite: list) -> list[Probe]:
     return probes
 
 
-def compare_method(output_dir, model, tokenizer, probe: Probe, method: str, n: int, **settings) -> dict:
-    """:func:`compare_probes` on one probe with ``n`` generations: its row."""
-    return compare_probes(output_dir, model, tokenizer, [probe], method, [n], **settings)[0]
-
-
-def compare_probes(output_dir, model, tokenizer, probes: list[Probe], method: str, counts: list[int], *, seed: int = 0,
-                   max_new_tokens: int = SHORT_ANSWER_TOKENS, batch_size: int = 100, verbalized_k: int | None = None,
-                   verbalized_max_new_tokens: int = VERBALIZED_ANSWER_TOKENS, seed_length: int | None = None,
-                   seeded_max_new_tokens: int = SEEDED_ANSWER_TOKENS, tokens_per_pass: int = TOKENS_PER_PASS,
-                   **decoding) -> list[dict]:
+def compare_probes(output_dir, model, tokenizer, probes: list[Probe], method: Method, counts: list[int], *,
+                   batch_size: int = 100, tokens_per_pass: int = TOKENS_PER_PASS) -> list[dict]:
     """Diversity, validity (``answers.answer_figures``) and (where enumerable) KL(uniform || model)
-    of one method on each probe.
+    of one :class:`Method` on each probe.
 
-    Decoding methods and the tuned model: ``counts[k]`` generations of probe ``k`` with ``decoding``
-    (cached, ``artifacts.cached_generations``: probes not cached are sampled together), and the
-    exact distribution over the targets under the same decoding (``tokens_per_pass``: its memory).
-    Verbalized Sampling (``verbalized_k`` set): generated lists, one answer drawn from each;
-    ``list_failure`` is the share of lists that did not parse, and KL uses the lists' average
-    distribution. String Seed of Thought (``seed_length`` set, :mod:`string_seed`): a random string
-    of that many characters, then the answer; the rule lists the targets of enumerable probes.
-    ``seed_failure``, ``seed_consistency`` as in ``string_seed.seeded_figures``; KL is that of the
-    sampled valid answers (infinite while a target was never drawn: the answer cannot be scored exactly).
+    Decoding methods and the tuned model: ``counts[k]`` generations of probe ``k`` under
+    ``method.settings`` (cached, ``artifacts.cached_generations``: probes not cached are sampled
+    together), and the exact distribution over the targets under the same decoding
+    (``tokens_per_pass``: its memory). Verbalized Sampling: generated lists, one answer drawn
+    from each; ``list_failure`` is the share of lists that did not parse, and KL uses the lists'
+    average distribution. String Seed of Thought (:mod:`string_seed`): a random string, then
+    the answer; the rule lists the targets of enumerable probes. ``seed_failure``,
+    ``seed_consistency`` as in ``string_seed.seeded_figures``; KL is that of the sampled valid
+    answers (infinite while a target was never drawn: the answer cannot be scored exactly).
     """
-    if verbalized_k is not None and seed_length is not None:
-        raise ValueError("verbalized_k and seed_length are two different methods: set at most one of them")
-    prompts, new_tokens, options = [probe.prompt for probe in probes], max_new_tokens, decoding
-    if verbalized_k is not None:
-        prompts = [verbalized_prompt(probe.prompt, verbalized_k) for probe in probes]
-        new_tokens, options = verbalized_max_new_tokens, {}
-    elif seed_length is not None:
-        prompts = [seed_prompt(probe.prompt, _options(probe), seed_length) for probe in probes]
-        new_tokens, options = seeded_max_new_tokens, {}
-    kind = "verbalized" if verbalized_k is not None else "seeded" if seed_length is not None else "decoding"
-    drawn, _ = cached_generations(output_dir, model, tokenizer, prompts, counts, label=method, seed=seed,
-                                  max_new_tokens=new_tokens, batch_size=batch_size, progress=False, **options)
-    scoring = dict(decoding, tokens_per_pass=tokens_per_pass)
-    return [_method_row(model, tokenizer, probe, method, texts, kind, seed, scoring)
-            for probe, texts in zip(probes, drawn)]
+    prompts = [method.prompt(probe) for probe in probes]
+    drawn, _ = cached_generations(output_dir, model, tokenizer, prompts, counts, method.settings,
+                                  label=method.name, batch_size=batch_size, progress=False)
+    scoring = dict(method.settings.warp, tokens_per_pass=tokens_per_pass)
+    return [_method_row(model, tokenizer, probe, method, texts, scoring) for probe, texts in zip(probes, drawn)]
 
 
 def _options(probe: Probe) -> list[str] | None:
@@ -183,11 +215,11 @@ def _options(probe: Probe) -> list[str] | None:
     return probe.targets if probe.enumerable else None
 
 
-def _method_row(model, tokenizer, probe: Probe, method: str, texts: list[str], kind: str, seed: int,
-                scoring: dict) -> dict:
+def _method_row(model, tokenizer, probe: Probe, method: Method, texts: list[str], scoring: dict) -> dict:
     """The figures of one probe's generations under one method (see :func:`compare_probes`);
     scoring: the decoding and ``tokens_per_pass`` of exact scoring."""
-    row = {"method": method, "task": probe.task, "probe": probe.name, "list_failure": np.nan}
+    kind, seed = method.kind, method.settings.seed
+    row = {"method": method.name, "task": probe.task, "probe": probe.name, "list_failure": np.nan}
     if kind == "seeded":
         seeded = seeded_figures(texts, probe.canonical, _options(probe))
         row.update(answer_figures(seeded.pop("answers"), probe.canonical, probe.targets, probe.prompt), **seeded)

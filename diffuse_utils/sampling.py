@@ -20,25 +20,32 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from .decoding import warp_logits  # noqa: F401  (re-exported: sampling.warp_logits)
-from .encoding import encode_prompt, end_of_turn_ids, tokens_containing
+from .decoding import (  # noqa: F401  (re-exported: sampling.warp_logits, the answer lengths)
+    LONG_ANSWER_TOKENS,
+    SHORT_ANSWER_TOKENS,
+    SampleSettings,
+    sample_settings,
+    warp_logits,
+)
+from .encoding import encode_prompt, end_of_turn_ids, tokens_containing, vocabulary_texts
 from .kvcache import leave_batch, mixes_prompts, preallocated_cache, prompt_length
 from .scoring import prompt_state
 
-SHORT_ANSWER_TOKENS = 16   # cut-off for a braced short answer ({7}, {Olivia}): about 5 tokens, room to spare
-LONG_ANSWER_TOKENS = 60    # cut-off for a few sentences: greedy answers to open instructions (utility probes)
 # How texts are decoded; part of cache keys, so cached generations are redone when it changes.
-DECODING = ("cut at the first stop token; other special tokens kept as text; finished rows leave the batch; "
-            "inverse-CDF draws from per-sample uniforms")
+DECODING = (
+    "cut at the first stop token; other special tokens kept as text; finished rows leave the batch; "
+    "inverse-CDF draws from per-sample uniforms"
+)
 
 
 def sample_uniforms(seed: int, n: int, max_new_tokens: int) -> torch.Tensor:
     """The uniform numbers that drive ``n`` samples, ``(n, max_new_tokens)`` float64, on the CPU.
 
-    Row ``i`` depends only on ``seed``, ``i`` and ``max_new_tokens`` (the CPU generator fills the
-    table in order), so a sample does not depend on how many are drawn or how they are batched;
-    made on the CPU so that a GPU run draws the same numbers."""
-    return torch.rand(n, max_new_tokens, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    Row ``i`` depends only on ``seed``, ``i`` and ``max_new_tokens`` (the CPU generator fills
+    the table in order), so a sample does not depend on how many are drawn or how they are
+    batched; made on the CPU so that a GPU run draws the same numbers."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(n, max_new_tokens, generator=generator, dtype=torch.float64)
 
 
 def draw_tokens(probs: torch.Tensor, uniforms: torch.Tensor, block: int = 1024) -> torch.Tensor:
@@ -46,61 +53,99 @@ def draw_tokens(probs: torch.Tensor, uniforms: torch.Tensor, block: int = 1024) 
     picks the first token whose cumulative probability exceeds it times the row's total.
 
     Same law as ``torch.multinomial(probs, 1)``, but it needs one random number per row where
-    ``multinomial`` draws one per vocabulary entry. The vocabulary is cut into blocks of ``block``
-    tokens: float32 block totals, cumulated in float64, find the block; a float64 cumulative sum
-    inside that block alone finds the token (a full float64 cumulative sum of ``(B, V)`` cost a
-    tenth of a CPU decoding step). A token of probability 0 is never drawn.
-    Example: ``draw_tokens(torch.tensor([[0.5, 0.0, 0.5]]), torch.tensor([0.6])) -> tensor([2])``."""
+    ``multinomial`` draws one per vocabulary entry. The vocabulary is cut into blocks of
+    ``block`` tokens: float32 block totals, cumulated in float64, find the block; a float64
+    cumulative sum inside that block alone finds the token (a full float64 cumulative sum of
+    ``(B, V)`` cost a tenth of a CPU decoding step). A token of probability 0 is never drawn.
+    Example: ``draw_tokens(torch.tensor([[0.5, 0.0, 0.5]]), torch.tensor([0.6])) -> tensor([2])``.
+    """
     rows, vocabulary = probs.shape
-    blocks = torch.nn.functional.pad(probs, (0, -vocabulary % block)).view(rows, -1, block)
-    ends = blocks.sum(-1).double().cumsum(-1)                                   # (B, blocks)
+    padded = torch.nn.functional.pad(probs, (0, -vocabulary % block))
+    blocks = padded.view(rows, -1, block)
+    ends = blocks.sum(-1).double().cumsum(-1)  # (B, blocks)
     target = uniforms.to(ends.device)[:, None] * ends[:, -1:]
-    chosen = torch.searchsorted(ends, target, right=True).clamp_(max=ends.shape[1] - 1)   # (B, 1)
-    inside = blocks.gather(1, chosen[:, :, None].expand(-1, -1, block))[:, 0]   # (B, block)
+    chosen = torch.searchsorted(ends, target, right=True)
+    chosen = chosen.clamp_(max=ends.shape[1] - 1)  # (B, 1)
+    inside = blocks.gather(1, chosen[:, :, None].expand(-1, -1, block))[:, 0]  # (B, block)
     start = torch.where(chosen > 0, ends.gather(1, (chosen - 1).clamp(min=0)), 0.0)
-    offset = torch.searchsorted(start + inside.double().cumsum(-1), target, right=True)[:, 0]
-    last = (inside > 0).cumsum(-1).argmax(-1)  # past the block's end by rounding: its last token drawable
-    return (chosen[:, 0] * block + torch.minimum(offset, last)).clamp_(max=vocabulary - 1)
+    cumulative = start + inside.double().cumsum(-1)
+    offset = torch.searchsorted(cumulative, target, right=True)[:, 0]
+    # past the block's end by rounding: its last token drawable
+    last = (inside > 0).cumsum(-1).argmax(-1)
+    token = chosen[:, 0] * block + torch.minimum(offset, last)
+    return token.clamp_(max=vocabulary - 1)
 
 
-def _next_tokens(logits, temperature, top_p, min_p, uniforms):
-    if temperature == 0:
+def _next_tokens(logits, warp: dict, uniforms):
+    if warp["temperature"] == 0:
         return logits.argmax(-1)
-    return draw_tokens(warp_logits(logits, temperature, top_p, min_p).softmax(-1), uniforms)
+    return draw_tokens(warp_logits(logits, **warp).softmax(-1), uniforms)
 
 
-def _generate_batch(model, starts: list, sources: list[int], stop_ids, max_new_tokens, warp, uniforms):
+class _Hold:
+    """``SampleSettings.closing_fields``: the answer-ending ids are held back from a row until
+    it has written ``fields`` closing braces (counted from the response prefix)."""
+
+    def __init__(self, tokenizer, settings: SampleSettings, device):
+        texts = vocabulary_texts(tokenizer)
+        self.fields = settings.closing_fields
+        self.start = settings.response_prefix.count("}")
+        self.closes = torch.tensor([t.count("}") for t in texts], device=device)
+        self.ends = torch.tensor(sorted(answer_ends(tokenizer)), device=device)
+
+    def mask(self, logits: torch.Tensor, closed: torch.Tensor) -> torch.Tensor:
+        """``logits`` (B, V) with the ending ids at ``-inf`` in rows still short of the fields."""
+        ending = torch.isin(torch.arange(logits.shape[-1], device=logits.device), self.ends)
+        held = (closed < self.fields)[:, None] & ending[None]
+        return logits.masked_fill(held, float("-inf"))
+
+    def count(self, chosen: torch.Tensor) -> torch.Tensor:
+        """The closing braces each chosen token writes."""
+        return self.closes[chosen.clamp(max=len(self.closes) - 1)]
+
+
+def _generate_batch(model, starts: list, sources: list[int], halt_ids, settings, uniforms,
+                    hold=None):
     """Decode one batch of continuations; returns a list of token lists, one per row.
 
     starts: ``(last_logprobs, kv)`` of each prompt (:func:`~diffuse_utils.scoring.prompt_state`);
-    sources: which prompt each row continues; uniforms (rows, max_new_tokens): row ``b``'s random
-    number at each step. A row that draws a stop token leaves the batch (the last rows move into
-    its place, see :func:`~diffuse_utils.kvcache.leave_batch`), so later steps cost only the rows
-    still writing: a few long answers no longer keep a whole batch running."""
-    device = starts[0][0].device
-    cache, mask = preallocated_cache(model, [kv for _, kv in starts], sources, max_new_tokens)
-    width = mask.shape[1] - max_new_tokens
+    sources: which prompt each row continues; halt_ids: the token ids that end a row;
+    uniforms (rows, max_new_tokens): row ``b``'s random number at each step; hold: a
+    :class:`_Hold` or ``None``. A row that draws a halting token leaves the batch (the last
+    rows move into its place, see :func:`~diffuse_utils.kvcache.leave_batch`), so later steps
+    cost only the rows still writing: a few long answers no longer keep a whole batch running.
+    """
+    device, new_tokens = starts[0][0].device, settings.max_new_tokens
+    cache, mask = preallocated_cache(model, [kv for _, kv in starts], sources, new_tokens)
+    width = mask.shape[1] - new_tokens
     lengths = torch.tensor([prompt_length(starts[p][1]) for p in sources], device=device)
-    logits = torch.stack([starts[p][0] for p in sources]) if len(set(sources)) > 1 else \
-        starts[sources[0]][0].expand(len(sources), -1)
+    if len(set(sources)) > 1:
+        logits = torch.stack([starts[p][0] for p in sources])
+    else:
+        logits = starts[sources[0]][0].expand(len(sources), -1)
     rows, active = [[] for _ in sources], torch.arange(len(sources))
-    for step in range(max_new_tokens):
-        chosen = _next_tokens(logits, *warp, uniforms[active, step])
+    closed = None if hold is None else torch.full((len(sources),), hold.start, device=device)
+    for step in range(new_tokens):
+        if hold is not None:
+            logits = hold.mask(logits, closed)
+        chosen = _next_tokens(logits, settings.warp, uniforms[active, step])
         for row, token in zip(active.tolist(), chosen.tolist()):
             rows[row].append(token)
-        going = ~torch.isin(chosen, stop_ids)
-        if not going.any() or step == max_new_tokens - 1:  # no forward pass for a token never drawn
+        going = ~torch.isin(chosen, halt_ids)
+        if not going.any() or step == new_tokens - 1:  # no forward pass for a token never drawn
             break
+        if hold is not None:
+            closed = closed + hold.count(chosen)
         if not going.all():
             order = leave_batch(cache, going)
-            active, chosen, mask, lengths = active[order.cpu()], chosen[order], mask[order], lengths[order]
-        output = model(input_ids=chosen[:, None], past_key_values=cache, position_ids=(lengths + step)[:, None],
+            active, chosen = active[order.cpu()], chosen[order]
+            mask, lengths = mask[order], lengths[order]
+            closed = None if closed is None else closed[order]
+        output = model(input_ids=chosen[:, None], past_key_values=cache,
+                       position_ids=(lengths + step)[:, None],
                        attention_mask=mask[:, :width + step + 1], use_cache=True)
         cache, logits = output.past_key_values, output.logits[:, -1]
     return rows
-
-
-_mixes_prompts = mixes_prompts  # the name tests and earlier code use
 
 
 def answer_ends(tokenizer) -> set[int]:
@@ -108,47 +153,60 @@ def answer_ends(tokenizer) -> set[int]:
     return set(end_of_turn_ids(tokenizer)) | ({tokenizer.eos_token_id} - {None})
 
 
-def _stop_tokens(tokenizer, device, stop_text: str | None = None) -> tuple[set[int], torch.Tensor]:
-    """The ids that end an answer (end of turn, end of sequence) as a set, and as a tensor on ``device``
-    with, given ``stop_text``, every token whose text contains it (a row stops there)."""
-    stop = answer_ends(tokenizer)
-    halt = stop | (tokens_containing(tokenizer, stop_text) if stop_text else set())
-    return stop, torch.tensor(sorted(halt), device=device)
+def _halt_ids(tokenizer, device, stop: str | None = None) -> tuple[set[int], torch.Tensor]:
+    """The ids that end an answer (end of turn, end of sequence) as a set, and as a tensor on
+    ``device`` with, given the stop text ``stop``, every token whose text contains it."""
+    ends = answer_ends(tokenizer)
+    halt = ends | (tokens_containing(tokenizer, stop) if stop else set())
+    return ends, torch.tensor(sorted(halt), device=device)
 
 
-def _decode(tokenizer, token_ids: list[int], stop_ids: set[int], stop_text: str | None = None) -> str:
-    """Text up to the first stop token, and before the first ``stop_text``. Other special tokens stay
-    visible (e.g. ``<|endoftext|>``): hiding them would make ``{1}<|endoftext|>`` look like ``{1}``."""
-    cut = next((i for i, t in enumerate(token_ids) if t in stop_ids), len(token_ids))
+def _decode(tokenizer, token_ids: list[int], end_ids: set[int], stop: str | None = None) -> str:
+    """Text up to the first answer-ending id, and before the first stop text ``stop``. Other
+    special tokens stay visible (e.g. ``<|endoftext|>``): hiding them would make
+    ``{1}<|endoftext|>`` look like ``{1}``."""
+    cut = next((i for i, t in enumerate(token_ids) if t in end_ids), len(token_ids))
     text = tokenizer.decode(token_ids[:cut], skip_special_tokens=False)
-    return text.split(stop_text, 1)[0] if stop_text else text
+    return text.split(stop, 1)[0] if stop else text
 
 
 @torch.no_grad()
-def sample(model, tokenizer, prompt: str, n: int = 1000, temperature: float = 1.0, top_p: float = 1.0,
-           min_p: float | None = None, max_new_tokens: int = SHORT_ANSWER_TOKENS, batch_size: int = 100, seed: int = 0,
-           response_prefix: str = "", progress: bool = True, completion: bool = False,
-           stop: str | None = None) -> list[str]:
-    """Draw ``n`` responses to ``prompt`` (chat-formatted); each includes ``response_prefix``.
+def sample(model, tokenizer, prompt: str, n: int = 1000, settings: SampleSettings | None = None,
+           *, batch_size: int = 100, progress: bool = True, **overrides) -> list[str]:
+    """Draw ``n`` responses to ``prompt`` (chat-formatted unless ``completion``) under
+    ``settings`` (a :class:`SampleSettings`, default: short answers at temperature 1, seed 0)
+    with ``overrides`` replaced (``temperature=0``, ``max_new_tokens=112``, ...); each
+    response includes the settings' ``response_prefix``.
 
-    completion: ``prompt`` is plain text the model continues (a base model; see ``Task.completion``).
-    stop: text that ends a response (e.g. ``"."``): a response stops at it, and leaves it out.
-
-    temperature: 0 means greedy. top_p, min_p: nucleus and min-p filtering (``None``/1.0: off).
-    max_new_tokens: cut-off per response; batch_size: continuations decoded together (speed
-    only: sample ``i`` is the same whatever the batch size, and whatever ``n`` above ``i``).
+    batch_size: continuations decoded together (speed only: sample ``i`` is the same whatever
+    the batch size, and whatever ``n`` above ``i``).
+    Example: ``sample(model, tokenizer, RNG_PROMPT, n=5, temperature=2.0)``.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1; got {n}.")
-    return sample_prompts(model, tokenizer, [prompt], [n], temperature, top_p, min_p, max_new_tokens, batch_size,
-                          seed, response_prefix, progress, completion, stop)[0]
+    settings = sample_settings(settings, **overrides)
+    return sample_prompts(model, tokenizer, [prompt], [n], settings, batch_size=batch_size,
+                          progress=progress)[0]
+
+
+def _batches(counts: list[int], batch_size: int, mixing: bool) -> list[list[tuple[int, int]]]:
+    """Rows ``(prompt, sample)`` in order, ``batch_size`` at most a batch, one prompt a batch
+    where prompts cannot share one (``kvcache.mixes_prompts``)."""
+    batches = []
+    for p, n in enumerate(counts):
+        for i in range(n):
+            if not batches or len(batches[-1]) == batch_size or (
+                not mixing and batches[-1][0][0] != p
+            ):
+                batches.append([])
+            batches[-1].append((p, i))
+    return batches
 
 
 @torch.no_grad()
-def sample_prompts(model, tokenizer, prompts: list[str], counts: list[int], temperature: float = 1.0,
-                   top_p: float = 1.0, min_p: float | None = None, max_new_tokens: int = SHORT_ANSWER_TOKENS, batch_size: int = 100,
-                   seed: int = 0, response_prefix: str = "", progress: bool = True, completion: bool = False,
-                   stop: str | None = None) -> list[list[str]]:
+def sample_prompts(model, tokenizer, prompts: list[str], counts: list[int],
+                   settings: SampleSettings | None = None, *, batch_size: int = 100,
+                   progress: bool = True, **overrides) -> list[list[str]]:
     """:func:`sample` for several prompts at once: ``counts[k]`` responses to ``prompts[k]``.
 
     Rows of different prompts share batches (a prompt shorter than another is followed by a
@@ -160,33 +218,31 @@ def sample_prompts(model, tokenizer, prompts: list[str], counts: list[int], temp
     rounding of a cumulative probability (49,152 of them per step), the token differs, so a
     few percent of texts differ from one-at-a-time sampling (drawn from the same distribution).
     """
+    settings = sample_settings(settings, **overrides)
     if len(counts) != len(prompts):
-        raise ValueError(f"give one count per prompt: {len(prompts)} prompts, {len(counts)} counts.")
-    if min(counts, default=1) < 1 or batch_size < 1 or max_new_tokens < 1:
-        raise ValueError(f"counts, batch_size and max_new_tokens must be >= 1; got {counts}, {batch_size}, "
-                         f"{max_new_tokens}.")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy); got {temperature}.")
+        raise ValueError(
+            f"give one count per prompt: {len(prompts)} prompts, {len(counts)} counts."
+        )
+    if min(counts, default=1) < 1 or batch_size < 1:
+        raise ValueError(f"counts and batch_size must be >= 1; got {counts}, {batch_size}.")
     device = model.get_input_embeddings().weight.device
-    ends, stop_ids = _stop_tokens(tokenizer, device, stop)
-    starts = [prompt_state(model, encode_prompt(tokenizer, prompt, response_prefix, completion)) for prompt in prompts]
-    uniforms = [sample_uniforms(seed, n, max_new_tokens) for n in counts]
-    work = [(p, i) for p, n in enumerate(counts) for i in range(n)]
-    batches, mixing = [], mixes_prompts(model)
-    for p, i in work:  # consecutive rows, batch_size at most, one prompt per batch where prompts cannot mix
-        if not batches or len(batches[-1]) == batch_size or (not mixing and batches[-1][0][0] != p):
-            batches.append([])
-        batches[-1].append((p, i))
+    ends, halt_ids = _halt_ids(tokenizer, device, settings.stop)
+    hold = _Hold(tokenizer, settings, device) if settings.closing_fields else None
+    prefix, completion = settings.response_prefix, settings.completion
+    starts = [prompt_state(model, encode_prompt(tokenizer, prompt, prefix, completion))
+              for prompt in prompts]
+    uniforms = [sample_uniforms(settings.seed, n, settings.max_new_tokens) for n in counts]
     texts = [[] for _ in prompts]
-    with tqdm(total=len(work), desc="sampling", unit="sample", disable=not progress) as bar:
-        for batch in batches:
+    bar = tqdm(total=sum(counts), desc="sampling", unit="sample", disable=not progress)
+    with bar:
+        for batch in _batches(counts, batch_size, mixes_prompts(model)):
             used = sorted({p for p, _ in batch})
             local = {p: k for k, p in enumerate(used)}
-            rows = _generate_batch(model, [starts[p] for p in used], [local[p] for p, _ in batch], stop_ids,
-                                   max_new_tokens, (temperature, top_p, min_p),
-                                   torch.stack([uniforms[p][i] for p, i in batch]))
+            draws = torch.stack([uniforms[p][i] for p, i in batch])
+            rows = _generate_batch(model, [starts[p] for p in used], [local[p] for p, _ in batch],
+                                   halt_ids, settings, draws, hold)
             for (p, _), row in zip(batch, rows):
-                texts[p].append(response_prefix + _decode(tokenizer, row, ends, stop))
+                texts[p].append(prefix + _decode(tokenizer, row, ends, settings.stop))
             bar.update(len(batch))
     return texts
 
@@ -203,8 +259,8 @@ def greedy_completions(model, tokenizer, prompts: list[str], max_new_tokens: int
     if batch_size < 1 or max_new_tokens < 1:
         raise ValueError(f"batch_size and max_new_tokens must be >= 1; got {batch_size}, {max_new_tokens}.")
     device = model.get_input_embeddings().weight.device
-    stop, stop_ids = _stop_tokens(tokenizer, device)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(stop)
+    ends, halt_ids = _halt_ids(tokenizer, device)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(ends)
     encoded = [encode_prompt(tokenizer, prompt) for prompt in prompts]
     texts = []
     for start in tqdm(range(0, len(encoded), batch_size), desc="greedy", unit="batch", disable=not progress):
@@ -221,9 +277,9 @@ def greedy_completions(model, tokenizer, prompts: list[str], max_new_tokens: int
             for row, token, finished in zip(rows, chosen.tolist(), done.tolist()):
                 if not finished:
                     row.append(token)
-            done |= torch.isin(chosen, stop_ids)
+            done |= torch.isin(chosen, halt_ids)
             if done.all():
                 break
             inputs, mask = chosen[:, None], torch.cat([mask, mask.new_ones(len(chunk), 1)], dim=1)
-        texts += [_decode(tokenizer, row, stop) for row in rows]
+        texts += [_decode(tokenizer, row, ends) for row in rows]
     return texts

@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -77,8 +78,10 @@ def _trainable(model, settings: TuneSettings):
 
 
 
-class _Run:
-    """One tuning run's state: the model and its optimizer, the draws, the clock and the history."""
+class TuningRun:
+    """One tuning run's state: the model and its optimizer, the draws, the clock and the history.
+    :func:`tune` makes one; its methods are the loop the book shows (``one_pass``, ``accumulate``,
+    ``meets``)."""
 
     def __init__(self, model, encoded, settings: TuneSettings, tokens_per_pass: int, monitor, passing: list,
                  on_passing):
@@ -171,7 +174,7 @@ def tune(model, tokenizer, tasks: list[Task], settings: TuneSettings | None = No
     _check_run(tasks, passing, on_passing, settings)
     encoded = [encode_task(tokenizer, t) for t in tasks]
     with torch.random.fork_rng(devices=_rng_devices(model)):
-        run = _Run(_trainable(model, settings), encoded, settings, tokens_per_pass, monitor, passing, on_passing)
+        run = TuningRun(_trainable(model, settings), encoded, settings, tokens_per_pass, monitor, passing, on_passing)
         run.model.train()
         for index in tqdm(range(settings.passes), desc="tuning", unit="pass", disable=not progress):
             if run.one_pass(index):
@@ -204,6 +207,28 @@ def save_adapter(model: PeftModel, path) -> None:
 def load_adapter(base_model, path) -> PeftModel:
     """Attach a saved adapter to ``base_model`` (in eval mode). Loads safetensors, never pickle."""
     return PeftModel.from_pretrained(base_model, str(path), is_trainable=False).eval()
+
+
+@contextmanager
+def adapter(tuned):
+    """The tuned model inside the block; on leaving it (an error included) the adapter is taken
+    out of the base model, which PEFT had changed in place, so the caller's base model is the
+    base model again. ``tuned``: a ``PeftModel``, or the ``(model, history)`` pair that
+    :func:`tune` and ``artifacts.cached_tune`` return.
+
+    Example::
+
+        with adapter(cached_tune("artifacts", model, tokenizer, [rng], lr=5e-4)) as tuned:
+            sample(tuned, tokenizer, RNG_PROMPT, n=10)
+        sample(model, tokenizer, RNG_PROMPT, n=10)        # the base model, no LoRA layers left
+    """
+    peft_model = tuned[0] if isinstance(tuned, tuple) else tuned
+    if not isinstance(peft_model, PeftModel):
+        raise TypeError(f"adapter() takes a PeftModel or a (PeftModel, history) pair; got {type(peft_model).__name__}")
+    try:
+        yield peft_model
+    finally:
+        peft_model.unload()
 
 
 def fit_free_logits(p_star, steps: int = 300, lr: float = 0.1, seed: int = 0) -> pd.DataFrame:

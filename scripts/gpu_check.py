@@ -5,7 +5,7 @@
 
 For each shape of params/gpu-*.yaml (Qwen2.5-1.5B, Gemma-2-2B, Llama-2-13B; configuration values
 from the models' published config.json), a model with random weights is built in code in bf16
-(no download: the tokenizer is the embedded model's, saved as small files in TOKENIZER_DIR), then:
+(no download: the tokenizer is the embedded model's, saved as small files in TOKENIZER_DIR, an untracked folder to carry), then:
 one release-style tuning pass over the six-task suite (one AdamW update per (task, prompt)) and
 1000 RNG samples, with tokens/s and peak GPU memory. From the 13B pass it projects the paper's
 six-task 13B run (50 passes). Checks: exact scores of a tiny model agree between CUDA and CPU
@@ -60,11 +60,17 @@ def check_tune_api() -> None:
 
 
 def load_tokenizer():
-    """The embedded model's tokenizer from TOKENIZER_DIR (written here by --save-tokenizer on a machine with the package)."""
+    """The embedded model's tokenizer from TOKENIZER_DIR, written there first from the embedded
+    model where it is missing (the folder is not tracked: a GPU machine, which has no embedded
+    model, gets it as a carried path after `--save-tokenizer` here)."""
     from transformers import AutoTokenizer
     if not (TOKENIZER_DIR / "tokenizer.json").exists():
-        raise SystemExit(f"{TOKENIZER_DIR} is missing: run `python scripts/gpu_check.py --save-tokenizer` where the "
-                         "embedded model is installed, and commit the folder.")
+        try:
+            du.load_tokenizer().save_pretrained(TOKENIZER_DIR)
+        except Exception as error:  # no embedded model here (a GPU machine): say how to bring the files
+            raise SystemExit(f"{TOKENIZER_DIR} is missing and the embedded model is not installed here "
+                             f"({error}): run `python scripts/gpu_check.py --save-tokenizer` where it is, "
+                             "and carry the folder (device tool: carry=['benchmarks/gpu_check_tokenizer']).")
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
     return tokenizer
@@ -176,19 +182,16 @@ def compare_attention(tokenizer, tasks, device, dtype, tiny: bool, updates: int 
     from torch.nn.attention import SDPBackend
     from diffuse_utils import packing
     package = packing.PACKED_ATTENTION
-    choices = {"package (no cuDNN)": package, "cuDNN allowed": [SDPBackend.CUDNN_ATTENTION, *package],
+    choices = {"package (no cuDNN)": list(package), "cuDNN allowed": [SDPBackend.CUDNN_ATTENTION, *package],
                "math only": [SDPBackend.MATH]}
     out = {}
     for name in ("Llama-2-13B", "Qwen2.5-1.5B"):
         model, _ = build(name, len(tokenizer), device, dtype, tiny)
         for label, backends in choices.items():
-            packing.PACKED_ATTENTION = backends
-            try:
+            with packing.attention_kernels(backends):
                 model, _ = tuned_updates(model, tokenizer, tasks, device, 4)   # warm-up: kernel plans, allocator
                 model, seconds = tuned_updates(model, tokenizer, tasks, device, updates)
                 out.setdefault(name, {})[label] = 1000 * seconds / updates
-            finally:
-                packing.PACKED_ATTENTION = package
         del model
     return out
 

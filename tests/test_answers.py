@@ -8,7 +8,7 @@ import torch
 
 from diffuse_utils import BABYNAMES_PROMPT, Task, artifacts, load_family
 from diffuse_utils.answers import answer_figures, canonicalizer, parse_braces, text_figures, valid_answers
-from diffuse_utils.baselines import Probe, build_probes, compare_probes
+from diffuse_utils.baselines import Method, Probe, build_probes, compare_probes
 from diffuse_utils.evaluation import evaluate_family
 from diffuse_utils.metrics import entropy
 from diffuse_utils.suite import TaskFamily
@@ -43,7 +43,7 @@ def test_valid_answers_take_a_set_a_function_or_nothing():
 def _serve(monkeypatch, texts: dict):
     """Make the generation cache draw ``texts[prompt]`` (its first ``n``) instead of sampling."""
     monkeypatch.setattr(artifacts, "sample_prompts",
-                        lambda model, tokenizer, prompts, counts, **settings: [texts[p][:n] for p, n in zip(prompts, counts)])
+                        lambda model, tokenizer, prompts, counts, *settings, **speed: [texts[p][:n] for p, n in zip(prompts, counts)])
 
 
 def test_every_chapter_counts_the_same_generations_the_same_way(tokenizer, tmp_path, monkeypatch):
@@ -57,10 +57,9 @@ def test_every_chapter_counts_the_same_generations_the_same_way(tokenizer, tmp_p
     _serve(monkeypatch, {prompt: texts})
     model = make_tiny_model(len(tokenizer))
     chapter_3 = text_figures(texts, family.checker("pick"), pick.targets, prompt)
-    chapter_4 = evaluate_family(model, tokenizer, family, "ID", tmp_path, n_samples=len(texts), exact=False,
-                                progress=False).iloc[0]
+    chapter_4 = evaluate_family(model, tokenizer, family, "ID", tmp_path, n_samples=len(texts), progress=False).iloc[0]
     probe = Probe(family.title, "pick", prompt, family.checker("pick"), pick.targets, False)
-    chapter_6 = compare_probes(tmp_path, model, tokenizer, [probe], "tuned", [len(texts)])[0]
+    chapter_6 = compare_probes(tmp_path, model, tokenizer, [probe], Method("tuned"), [len(texts)])[0]
     assert chapter_3["valid_rate"] == pytest.approx(6 / 10) and chapter_3["coverage_valid"] == 3
     for name in FIGURES:
         assert chapter_4[name] == pytest.approx(chapter_3[name]) and chapter_6[name] == pytest.approx(chapter_3[name]), name
@@ -72,7 +71,8 @@ def test_babynames_validity_is_case_insensitive_and_ignores_the_placeholder(toke
     texts = ["{Olivia}", "{olivia}", "{EMMA}", "{name}", "{Name}", "{Qwzx}", "{Liam}", "nothing"]
     _serve(monkeypatch, {BABYNAMES_PROMPT: texts})
     probe = next(p for p in build_probes(Task("rng", ["Pick."], ["1", "2"]), names, []) if p.task == "BABYNAMES")
-    chapter_6 = compare_probes(tmp_path, make_tiny_model(len(tokenizer)), tokenizer, [probe], "tuned", [len(texts)])[0]
+    chapter_6 = compare_probes(tmp_path, make_tiny_model(len(tokenizer)), tokenizer, [probe], Method("tuned"),
+                               [len(texts)])[0]
     chapter_3 = answer_figures([parse_braces(t) for t in texts], load_family("babynames").checker("babynames"),
                                names.targets, names.prompts[0])
     assert chapter_3["answers"] == ["Olivia", "Olivia", "Emma", "Liam"] and chapter_3["valid_rate"] == 0.5

@@ -8,6 +8,7 @@ import torch
 from diffuse_utils import RNG_PROMPT
 from diffuse_utils.baselines import draw_from_lists, parse_verbalized, verbalized_distribution, verbalized_prompt
 from diffuse_utils.answers import canonicalizer
+from diffuse_utils.decoding import SampleSettings
 from diffuse_utils.utility import _named, capital_questions, perplexity, reference_text
 
 from conftest import make_tiny_model
@@ -66,29 +67,35 @@ def test_capital_questions_and_matching():
     assert _named("The capital of France is Paris.", "Paris") and not _named("Parisian", "Paris")
 
 
+def compare_method(output_dir, model, tokenizer, probe, method, n, **speed):
+    """``compare_probes`` on one probe with ``n`` generations: its row."""
+    from diffuse_utils.baselines import compare_probes
+    return compare_probes(output_dir, model, tokenizer, [probe], method, [n], **speed)[0]
+
+
 def test_compare_method_rows_for_decoding_and_verbalized(tokenizer, tmp_path):
-    from diffuse_utils.baselines import Probe, compare_method
+    from diffuse_utils.baselines import Method, Probe
     model = make_tiny_model(len(tokenizer))
     probe = Probe("LETTERS", "ab", "Pick a or b.", canonicalizer(["a", "b"]), ["a", "b"], True)
-    hot = compare_method(tmp_path, model, tokenizer, probe, "temperature 2", n=4, max_new_tokens=2, temperature=2.0)
+    hot = compare_method(tmp_path, model, tokenizer, probe,
+                         Method.decoding("temperature 2", SampleSettings(max_new_tokens=2)), n=4)
     assert hot["method"] == "temperature 2" and hot["n"] == 4 and math.isnan(hot["list_failure"])
     assert 0 <= hot["kl"] and 0 < hot["valid_mass"] < 1
-    listed = compare_method(tmp_path, model, tokenizer, probe, "verbalized", n=3, verbalized_k=2,
-                            verbalized_max_new_tokens=3)
+    listed = compare_method(tmp_path, model, tokenizer, probe, Method.verbalized(2, max_new_tokens=3), n=3)
     assert listed["list_failure"] == 1.0  # a random model writes no parsable list: every draw is invalid
     assert listed["valid_rate"] == 0.0 and listed["kl"] == float("inf") and listed["valid_mass"] == 0.0
 
 
 def test_probes_compared_together_give_the_rows_of_each_alone(tokenizer, tmp_path):
-    from diffuse_utils.baselines import Probe, compare_method, compare_probes
+    from diffuse_utils.baselines import Method, Probe, compare_probes
     model = make_tiny_model(len(tokenizer))
     probes = [Probe("LETTERS", "ab", "Pick a or b.", canonicalizer(["a", "b"]), ["a", "b"], True),
               Probe("LETTERS", "abc", "Pick a, b or c, please.", canonicalizer(["a", "b", "c"]), ["a", "b", "c"], False)]
-    for options in ({"temperature": 2.0}, {"verbalized_k": 2, "verbalized_max_new_tokens": 3},
-                    {"seed_length": 4, "seeded_max_new_tokens": 3}):
-        together = compare_probes(tmp_path / "together", model, tokenizer, probes, "m", [4, 3], max_new_tokens=2,
-                                  **options)
-        alone = [compare_method(tmp_path / "alone", model, tokenizer, probe, "m", n, max_new_tokens=2, **options)
+    for method in (Method("m", SampleSettings(max_new_tokens=2, temperature=2.0)),
+                   Method("m", SampleSettings(max_new_tokens=3), verbalized_k=2),
+                   Method("m", SampleSettings(max_new_tokens=3), seed_length=4)):
+        together = compare_probes(tmp_path / "together", model, tokenizer, probes, method, [4, 3])
+        alone = [compare_method(tmp_path / "alone", model, tokenizer, probe, method, n)
                  for probe, n in zip(probes, (4, 3))]
         assert pd.DataFrame(together).equals(pd.DataFrame(alone))
 
@@ -101,10 +108,11 @@ def test_unknown_decoding_method_is_named():
 
 
 def test_a_filter_that_removes_every_answer_gives_infinite_kl(tokenizer, tmp_path):
-    from diffuse_utils.baselines import Probe, compare_method
+    from diffuse_utils.baselines import Method, Probe
     model = make_tiny_model(len(tokenizer))
     probe = Probe("LETTERS", "ab", "Pick a or b.", canonicalizer(["a", "b"]), ["a", "b"], True)
-    row = compare_method(tmp_path, model, tokenizer, probe, "min-p 1", n=2, max_new_tokens=2, min_p=1.0)
+    row = compare_method(tmp_path, model, tokenizer, probe, Method("min-p 1", SampleSettings(max_new_tokens=2, min_p=1.0)),
+                         n=2)
     assert row["valid_mass"] == 0.0 and row["kl"] == float("inf")  # only the greedy path survives min-p = 1
 
 
@@ -127,28 +135,28 @@ def test_seed_prompt_parser_and_implied_answer_by_hand():
 
 
 def test_seeded_row_counts_failures_consistency_and_sampled_kl():
-    from diffuse_utils.baselines import Probe, _method_row
+    from diffuse_utils.baselines import Method, Probe, _method_row
     targets = ["1", "2", "3"]
     probe = Probe("RNG", "rng-3", "Pick 1, 2 or 3 like this: {number}.", canonicalizer(targets), targets, True)
     # "ab" implies "1" (195 % 3 == 0), "A" implies "3" (65 % 3 == 2), "b" implies "3" (98 % 3 == 2)
     texts = ["[ab] {1}", "[A] {3}", "[b] {1}", "[ab] {9}", "{2} no string", "[A] no answer", "[ab] {number}"]
-    row = _method_row(None, None, probe, "String Seed of Thought", texts, "seeded", 0, {})
+    row = _method_row(None, None, probe, Method.seeded(6), texts, {})
     assert row["seed_failure"] == pytest.approx(2 / 7)
     assert row["valid_rate"] == pytest.approx(3 / 7)          # {9} is not an option, {number} echoes the prompt
     assert row["seed_checked"] == 3 and row["seed_consistency"] == pytest.approx(2 / 3)
     assert row["seed_chance"] == pytest.approx(1 / 3) and math.isnan(row["list_failure"])
     assert row["kl"] == float("inf")                           # '2' was never drawn
-    both = _method_row(None, None, probe, "m", ["[ab] {1}", "[A] {2}", "[b] {2}", "[x] {3}"], "seeded", 0, {})
+    both = _method_row(None, None, probe, Method("m", seed_length=6), ["[ab] {1}", "[A] {2}", "[b] {2}", "[x] {3}"], {})
     q = np.array([1, 2, 1]) / 4
     assert both["kl"] == pytest.approx(float(np.sum(np.log((1 / 3) / q)) / 3))
 
 
 def test_seeded_method_on_a_random_model_and_exclusive_options(tokenizer, tmp_path):
-    from diffuse_utils.baselines import Probe, compare_method
+    from diffuse_utils.baselines import Method, Probe
     model = make_tiny_model(len(tokenizer))
     probe = Probe("LETTERS", "ab", "Pick a or b.", canonicalizer(["a", "b"]), ["a", "b"], True)
-    row = compare_method(tmp_path, model, tokenizer, probe, "seeded", n=3, seed_length=4, seeded_max_new_tokens=3)
+    row = compare_method(tmp_path, model, tokenizer, probe, Method.seeded(4, max_new_tokens=3), n=3)
     assert row["seed_failure"] == 1.0 and row["valid_rate"] == 0.0   # three random tokens write no string and answer
     assert row["kl"] == float("inf") and row["seed_checked"] == 0 and math.isnan(row["seed_consistency"])
     with pytest.raises(ValueError, match="set at most one of them"):
-        compare_method(tmp_path, model, tokenizer, probe, "both", n=1, verbalized_k=2, seed_length=4)
+        Method("both", verbalized_k=2, seed_length=4)

@@ -9,7 +9,7 @@ from functools import partial
 from diffuse_utils import leave_one_out_plan, load_suite
 from diffuse_utils.answers import text_figures
 from diffuse_utils.artifacts import cached_generations
-from diffuse_utils.evaluation import evaluate_family, family_means, training_tasks
+from diffuse_utils.evaluation import evaluate_family, training_tasks
 from diffuse_utils.suite import TaskFamily
 from diffuse_utils.tasks import Task
 
@@ -60,16 +60,6 @@ def test_evaluate_family_rows_exact_columns_and_cache(tokenizer, letters, tmp_pa
                             progress=False)
     assert again.drop(columns="answers").equals(frame.drop(columns="answers"))
     assert (frame["sample_seconds"] > 0).all()  # recorded when sampled, read back from the cache
-
-
-def test_family_means_average_over_prompts():
-    import pandas as pd
-    frame = pd.DataFrame({"run": ["base"] * 3, "family": ["x", "x", "y"], "entropy_valid": [1.0, 2.0, 5.0],
-                          "coverage_valid": [2, 4, 6], "valid_rate": [0.5, 1.0, 0.0]})
-    means = family_means(frame)
-    assert means.to_dict("records") == [
-        {"run": "base", "family": "x", "entropy_valid": 1.5, "coverage_valid": 3.0, "valid_rate": 0.75},
-        {"run": "base", "family": "y", "entropy_valid": 5.0, "coverage_valid": 6.0, "valid_rate": 0.0}]
 
 
 def test_generations_are_keyed_by_adapter_weights(tokenizer, tmp_path):

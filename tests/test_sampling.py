@@ -89,7 +89,7 @@ def test_rows_that_stop_leave_the_batch_without_disturbing_the_others(tiny_model
     stop = end_of_turn_ids(tokenizer)[0]
     seen = []
 
-    def choose(logits, temperature, top_p, min_p, generator):
+    def choose(logits, warp, uniforms):
         seen.append(logits.clone())
         if len(seen) == 1:
             return torch.tensor([101, 150, 202, 303])
@@ -99,8 +99,8 @@ def test_rows_that_stop_leave_the_batch_without_disturbing_the_others(tiny_model
     monkeypatch.setattr(sampling, "_next_tokens", choose)
     prompt = encode_prompt(tokenizer, "Pick.")
     last, kv = sampling.prompt_state(tiny_model, prompt)
-    rows = sampling._generate_batch(tiny_model, [(last, kv)], [0] * 4, torch.tensor([stop]), 4, (1.0, 1.0, None),
-                                    torch.rand(4, 4, dtype=torch.float64))
+    rows = sampling._generate_batch(tiny_model, [(last, kv)], [0] * 4, torch.tensor([stop]),
+                                    sampling.SampleSettings(max_new_tokens=4), torch.rand(4, 4, dtype=torch.float64))
     assert rows[1] == [150, stop] and [len(x) for x in seen] == [4, 4, 3, 3]
     for position, row in enumerate((0, 3, 2)):  # the last row moved into the place of the one that stopped
         assert len(rows[row]) == 4
@@ -169,9 +169,9 @@ def test_prompts_sampled_together_match_each_sampled_alone(tiny_model, tokenizer
 
 
 def test_a_sliding_window_model_samples_one_prompt_per_batch(tokenizer, monkeypatch):
-    from diffuse_utils import encode_prompt, sampling
+    from diffuse_utils import encode_prompt, kvcache, sampling
     model = make_tiny_gemma2(len(tokenizer), sliding_window=16)
-    assert not sampling._mixes_prompts(model)
+    assert not kvcache.mixes_prompts(model)
     settings = dict(max_new_tokens=4, seed=1, progress=False)
     together = sampling.sample_prompts(model, tokenizer, ["Pick.", "Pick a letter."], [3, 3], batch_size=4, **settings)
     assert together == [sample(model, tokenizer, p, n=3, **settings) for p in ("Pick.", "Pick a letter.")]
@@ -192,7 +192,7 @@ def test_a_sliding_window_model_samples_one_prompt_per_batch(tokenizer, monkeypa
             logits = model(input_ids=torch.tensor([ids])).logits[0, -1]
             torch.testing.assert_close(seen[step].log_softmax(-1), logits.log_softmax(-1), rtol=1e-4, atol=1e-4)
             ids.append(int(logits.argmax()))
-    assert greedy == sampling._decode(tokenizer, ids[len(prompt):], sampling._stop_tokens(tokenizer, "cpu")[0])
+    assert greedy == sampling._decode(tokenizer, ids[len(prompt):], sampling._halt_ids(tokenizer, "cpu")[0])
 
 
 def test_greedy_completions_match_one_prompt_at_a_time(tiny_model, tokenizer):
@@ -204,3 +204,21 @@ def test_greedy_completions_match_one_prompt_at_a_time(tiny_model, tokenizer):
     assert greedy_completions(tiny_model, tokenizer, prompts, max_new_tokens=6, batch_size=2) == alone
     with pytest.raises(ValueError, match="batch_size and max_new_tokens must be >= 1"):
         greedy_completions(tiny_model, tokenizer, prompts, batch_size=0)
+
+
+def test_sample_settings_validate_key_and_refuse_unknown_names():
+    from diffuse_utils.decoding import SampleSettings, sample_settings
+    assert SampleSettings().key() == {"seed": 0, "max_new_tokens": 16}
+    hot = sample_settings(temperature=2.0, min_p=0.1, seed=3)
+    assert hot.key() == {"seed": 3, "max_new_tokens": 16, "temperature": 2.0, "min_p": 0.1}
+    assert sample_settings(hot, temperature=1.0).key() == {"seed": 3, "max_new_tokens": 16, "min_p": 0.1}
+    assert hot.warp == {"temperature": 2.0, "top_p": 1.0, "min_p": 0.1}
+    for bad, message in ((dict(max_new_tokens=0), "max_new_tokens must be a positive integer"),
+                         (dict(temperature=-1), "temperature must be >= 0"), (dict(top_p=0), "top_p must be in"),
+                         (dict(min_p=2), "min_p must be in"), (dict(closing_fields=-1), "closing_fields must be")):
+        with pytest.raises(ValueError, match=message):
+            SampleSettings(**bad)
+    with pytest.raises(ValueError, match=r"unknown sampling settings \['batch'\].*batch_size and progress"):
+        sample_settings(batch=3)
+    with pytest.raises(ValueError, match="unknown sampling settings"):
+        sample(None, None, "Pick.", n=2, max_tokens=3)
