@@ -4,23 +4,20 @@ The paper states a few settings (LoRA r = 4 on q,k,v,o,gate,up,down; AdamW, lr 5
 to 50 passes, early stop at gamma = 0.2). Its public release fixes the rest: one AdamW update per
 prompt, eps 1e-5, clipping 1.0, PEFT's default alpha and dropout, fp32, the six-task adapter with
 no early stop, Tuned-ID continuing it. :class:`~diffuse_utils.schedule.TuneSettings`' defaults are
-the release's; this module lays any run's settings beside them, read from the notebooks'
-``parameters`` cells and the ``params/*.yaml`` files, so the table cannot drift from the code.
+the release's; this module lays any run's settings beside them, read from the profiles the
+chapters tune with (``profiles.yaml``), so the table cannot drift from the code.
 
 Example::
 
-    table = settings_table({"CPU": notebook_defaults("notebooks/04_leave_one_out.ipynb")}, "six tasks")
+    table = settings_table(profile_columns("six tasks"), "six tasks")
 """
 from __future__ import annotations
 
-import ast
-import json
 from dataclasses import asdict
-from pathlib import Path
 
 import pandas as pd
-import yaml
 
+from .profiles import entry, run
 from .schedule import TuneSettings
 
 ROWS = {"update_per": "one AdamW update per", "passes": "passes", "lr": "learning rate", "adam_eps": "AdamW eps",
@@ -43,51 +40,27 @@ WHY = {"update_per": "one update per pass over a sample of pairs fits a CPU budg
 # The release's scope-specific choices (configs/all, configs/baby-names, configs/fictitious-people).
 RELEASE_SCOPES = {"RNG": {"early_stop_gamma": None}, "BABYNAMES": {"early_stop_gamma": 0.2},
                   "six tasks": {"early_stop_gamma": None}, "Tuned-ID": {"early_stop_gamma": 0.2, "start": "six tasks"}}
-# Each scope's notebook parameters, by TuneSettings field (or "start", "dtype").
-SCOPE_PARAMETERS = {
-    "RNG": {"update_per": "update_per", "passes": "passes", "lr": "lr", "lora_rank": "lora_rank", "dtype": "dtype"},
-    "BABYNAMES": {"update_per": "update_per", "passes": "passes", "lr": "lr", "lora_rank": "lora_rank",
-                  "early_stop_gamma": "names_gamma", "dtype": "dtype"},
-    "six tasks": {"update_per": "update_per", "passes": "passes", "lr": "lr", "lora_rank": "lora_rank",
-                  "tasks_per_step": "tasks_per_step", "targets_per_step": "targets_per_step", "dtype": "dtype"},
-    "Tuned-ID": {"update_per": "bio_update_per", "passes": "bio_passes", "lr": "bio_lr", "lora_rank": "lora_rank",
-                 "targets_per_step": "bio_targets_per_step", "early_stop_gamma": "bio_gamma",
-                 "start": "tuned_id_starts", "dtype": "dtype"},
-}
+# Each scope's shared run (diffuse_utils/profiles.yaml) and the profiles shown beside the release.
+SCOPE_RUNS = {"RNG": "rng", "BABYNAMES": "babynames", "six tasks": "six_tasks", "Tuned-ID": "tuned_id"}
+PROFILE_COLUMNS = {"CPU (profile default)": "default", "GPU (profile gpu)": "gpu"}
 
 
-def repository_root(start=".") -> Path | None:
-    """The checkout holding ``notebooks/`` and ``params/`` at or above ``start`` (None outside one,
-    e.g. on Colab with the package installed from the repository)."""
-    for folder in (Path(start).resolve(), *Path(start).resolve().parents):
-        if (folder / "notebooks").is_dir() and (folder / "params").is_dir():
-            return folder
-    return None
+def scope_column(settings: TuneSettings, start: str = "fresh adapter", dtype: str = "fp32") -> dict:
+    """A run's settings as a column of :func:`settings_table`: its :class:`TuneSettings`, the
+    adapter it starts from and the precision it tunes in (``"auto"``: fp32 on a CPU)."""
+    shown = "fp32 on CPU, bf16 on a GPU" if dtype == "auto" else dtype
+    return {**asdict(settings), "start": start, "dtype": shown}
 
 
-def notebook_defaults(path) -> dict:
-    """The literal assignments of a notebook's ``parameters`` cell (its defaults), by name."""
-    cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
-    source = next("".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
-    return {target.id: ast.literal_eval(node.value) for node in ast.parse(source).body
-            if isinstance(node, ast.Assign) for target in node.targets if isinstance(target, ast.Name)}
-
-
-def with_params_file(defaults: dict, params_path, notebook: str) -> dict:
-    """``defaults`` overridden by a params file's ``all`` block and its ``notebook`` block."""
-    params = yaml.safe_load(Path(params_path).read_text(encoding="utf-8")) or {}
-    return {**defaults, **{k: v for k, v in (params.get("all") or {}).items() if k in defaults},
-            **(params.get(notebook) or {})}
-
-
-def scope_column(parameters: dict, scope: str) -> dict:
-    """A run's settings for ``scope`` (e.g. ``"six tasks"``) from a notebook's parameter values;
-    what the notebook does not set is the package default, the release's."""
-    release = {**asdict(TuneSettings()), "start": "fresh adapter", "dtype": "fp32"}
-    mapped = {field: parameters[name] for field, name in SCOPE_PARAMETERS[scope].items() if name in parameters}
-    if mapped.get("dtype") == "auto":
-        mapped["dtype"] = "fp32 on CPU, bf16 on a GPU"
-    return {**release, "early_stop_gamma": None, **mapped}
+def profile_columns(scope: str) -> dict:
+    """The columns of ``scope``'s shared run in each profile of ``PROFILE_COLUMNS``: how the CPU
+    book and the GPU params files train it (tuning chapters run in fp32 on both)."""
+    name = SCOPE_RUNS[scope]
+    columns = {}
+    for label, profile in PROFILE_COLUMNS.items():
+        starts = entry(name, profile).get("starts", ["fresh adapter"])
+        columns[label] = scope_column(run(name, profile), " and ".join(starts))
+    return columns
 
 
 def release_column(scope: str) -> dict:
