@@ -26,7 +26,7 @@ Modules, one concern each:
 What the notebooks call is exported here (``du.X``); the rest is reached through its module
 (``from diffuse_utils import biographies``).
 """
-from . import baselines, data, diagnostics, fidelity, metrics  # modules the book reaches as du.baselines, ...
+from . import baselines, data, diagnostics, fidelity, metrics, profiles  # modules the book reaches as du.baselines, ...
 from .answers import answer_figures, parse_braces, text_figures
 from .artifacts import cached_generations, cached_measure, cached_tune
 from .encoding import NoChatTemplateError, check_prefix_free, encode_prompt, encode_targets, encode_task

@@ -1,11 +1,13 @@
 """The settings table of chapter 3, the chapters' shared tuning settings, and the utility probes."""
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from diffuse_utils import TuneSettings, fidelity
+from diffuse_utils import TuneSettings, fidelity, profiles
 from diffuse_utils.scoring import naive_logprobs
 from diffuse_utils.utility import knowledge_accuracy, knowledge_choices, knowledge_task
 
@@ -13,79 +15,74 @@ from conftest import make_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-PARAMS = [None, *sorted((ROOT / "params").glob("*.yaml"))]
-# Settings that must agree between chapters so that one chapter's saved adapter is another's: for each
-# shared adapter, each chapter's names for the same settings, in the same order.
-SHARED = {
-    "chapter 3's RNG and BABYNAMES": {
-        "03_lora_tuning": ("update_per", "passes", "lr", "lora_rank", "names_gamma", "n_name_draws"),
-        "06_is_tuning_worth_it": ("update_per", "passes", "lr", "lora_rank", "names_gamma", "n_name_draws")},
-    "chapter 3's monitored BABYNAMES runs (chapter 7 reuses them)": {
-        "03_lora_tuning": ("passes", "names_gamma", "n_name_draws", "diagnose_every", "n_questions", "knowledge_choices",
-                           "text_chars"),
-        "07_what_it_takes": ("passes", "names_gamma", "n_name_draws", "diagnose_every", "n_questions",
-                             "knowledge_choices", "text_chars")},
-    "the six-task adapter": {
-        "04_leave_one_out": ("update_per", "passes", "lr", "lora_rank", "tasks_per_step", "targets_per_step", "task_names"),
-        "05_synthetic_biographies": ("update_per", "passes", "lr", "lora_rank", "tasks_per_step", "targets_per_step",
-                                     "task_names"),
-        "06_is_tuning_worth_it": ("suite_update_per", "suite_passes", "lr", "lora_rank", "tasks_per_step",
-                                  "targets_per_step", "suite_tasks"),
-        "07_what_it_takes": ("update_per", "suite_passes", "lr", "lora_rank", "tasks_per_step", "targets_per_step",
-                             "suite_tasks")},
-}
+# The shared runs each chapter tunes or reuses: it must read them from the profile, never type them.
+READS = {"03_lora_tuning": ("rng", "babynames"), "04_leave_one_out": ("six_tasks",),
+         "05_synthetic_biographies": ("six_tasks", "tuned_id"),
+         "06_is_tuning_worth_it": ("rng", "babynames", "six_tasks")}
+PENDING = {"07_what_it_takes": "rewritten under issue 33; switches to the profiles after it lands"}
 
 
-def _values(params_path):
-    """Each chapter's parameter values under a params file (None: the notebooks' defaults)."""
-    values = {}
-    for notebook in ("03_lora_tuning", "04_leave_one_out", "05_synthetic_biographies", "06_is_tuning_worth_it",
-                     "07_what_it_takes"):
-        defaults = fidelity.notebook_defaults(NOTEBOOKS / f"{notebook}.ipynb")
-        values[notebook] = defaults if params_path is None else fidelity.with_params_file(defaults, params_path, notebook)
-    return values
+def _code(notebook: str) -> str:
+    cells = json.loads((NOTEBOOKS / f"{notebook}.ipynb").read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
 
 
-@pytest.mark.parametrize("params_path", PARAMS, ids=lambda p: "defaults" if p is None else p.name)
-def test_chapters_that_share_an_adapter_restate_the_same_settings(params_path):
-    values = _values(params_path)
-    for adapter, chapters in SHARED.items():
-        restated = {notebook: [values[notebook][name] for name in names] for notebook, names in chapters.items()}
-        first = next(iter(restated.values()))
-        assert all(settings == first for settings in restated.values()), (adapter, restated, params_path)
+@pytest.mark.parametrize("notebook", sorted(READS))
+def test_chapters_read_shared_runs_from_the_profile_and_type_none(notebook):
+    code = _code(notebook)
+    for name in READS[notebook]:
+        assert f'du.profiles.run("{name}", profile' in code, (notebook, name)
+    assert "du.TuneSettings(" not in code, notebook       # no run's settings typed in a chapter
+    for typed in ("lr = 5e-4", "passes = 8", "targets_per_step = 16"):
+        assert typed not in code, (notebook, typed)
 
 
-def test_the_agreement_check_fails_when_one_chapter_changes_its_rate(tmp_path):
-    changed = tmp_path / "changed.yaml"
-    changed.write_text(yaml.safe_dump({"06_is_tuning_worth_it": {"lr": 1e-3}}))
-    with pytest.raises(AssertionError):
-        test_chapters_that_share_an_adapter_restate_the_same_settings(changed)
-
-
-def test_gpu_params_train_as_the_release():
+def test_every_profile_resolves_and_gpu_trains_as_the_release():
     release = fidelity.release_column("six tasks")
-    for params_path in (ROOT / "params").glob("gpu-*.yaml"):
-        values = _values(params_path)
-        for scope, notebook in (("BABYNAMES", "03_lora_tuning"), ("six tasks", "04_leave_one_out"),
-                                ("Tuned-ID", "05_synthetic_biographies")):
-            column = fidelity.scope_column(values[notebook], scope)
-            for key in ("update_per", "passes", "lr", "lora_rank", "tasks_per_step", "targets_per_step"):
-                assert column[key] == release[key], (params_path.name, scope, key)
-            assert column["dtype"] == "fp32", (params_path.name, scope)
-        assert values["05_synthetic_biographies"]["tuned_id_starts"][0] == "six tasks"
+    for name in profiles.RUNS:
+        for profile in ("default", "full", "ci", "gpu"):
+            assert isinstance(profiles.run(name, profile), TuneSettings)
+        gpu = asdict(profiles.run(name, "gpu"))
+        for key in ("update_per", "passes", "lr", "lora_rank", "tasks_per_step", "targets_per_step"):
+            assert gpu[key] == release[key], (name, key)
+    assert profiles.entry("tuned_id", "gpu")["starts"][0] == "six tasks"   # the release continues it
+    assert profiles.run("babynames", "gpu").early_stop_gamma == 0.2
+    assert profiles.run("six_tasks", "gpu").early_stop_gamma is None
+
+
+def test_profiles_extend_override_and_refuse_what_they_do_not_know(tmp_path):
+    ci = profiles.entry("babynames", "ci")
+    assert ci["settings"]["passes"] == 3 and ci["settings"]["lr"] == 5e-4   # extends default field by field
+    assert ci["monitor"] == {"diagnose_every": 5, "n_questions": 4, "knowledge_choices": 4, "text_chars": 2000}
+    assert profiles.run("six_tasks", "ci", passes=None, lr=1e-3).lr == 1e-3   # None keeps the profile's
+    assert profiles.run("six_tasks", "ci", passes=None).passes == 1
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({"extends": "gpu", "six_tasks": {"settings": {"passes": 5}}}))
+    assert profiles.run("six_tasks", str(mine)).passes == 5 and profiles.run("six_tasks", str(mine)).lr == 5e-5
+    with pytest.raises(ValueError, match="unknown profile 'cpu'.*'default'"):
+        profiles.run("rng", "cpu")
+    with pytest.raises(ValueError, match="has no run 'names'"):
+        profiles.run("names")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"extends": "default", "rng": {"settings": {"learning_rate": 1}}}))
+    with pytest.raises(ValueError, match=r"unknown settings \['learning_rate'\]"):
+        profiles.run("rng", str(bad))
 
 
 def test_settings_table_fills_every_row_and_says_why_where_a_run_differs():
-    defaults = fidelity.notebook_defaults(NOTEBOOKS / "04_leave_one_out.ipynb")
-    table = fidelity.settings_table({"CPU": fidelity.scope_column(defaults, "six tasks")}, "six tasks")
+    table = fidelity.settings_table(fidelity.profile_columns("six tasks"), "six tasks")
     assert list(table.index) == list(fidelity.ROWS.values())
-    assert (table[["release (code)", "CPU"]] != "").all().all()
-    assert table.loc["learning rate", "release (code)"] == "5e-05" and table.loc["learning rate", "CPU"] == "0.0005"
+    cpu, gpu = "CPU (profile default)", "GPU (profile gpu)"
+    assert (table[["release (code)", cpu, gpu]] != "").all().all()
+    assert table.loc["learning rate", "release (code)"] == "5e-05" and table.loc["learning rate", cpu] == "0.0005"
+    assert table.loc["learning rate", gpu] == "5e-05" and table.loc["passes", gpu] == "50"
     assert "CPU budget" in table.loc["passes", "why ours differs"]
     assert table.loc["gradient clipping", "why ours differs"] == ""  # same as the release
     assert table.loc["LoRA modules", "release (code)"] == "q,k,v,o,gate,up,down"
     assert fidelity.release_column("six tasks")["early_stop_gamma"] is None
     assert fidelity.release_column("Tuned-ID")["start"] == "six tasks"
+    assert fidelity.profile_columns("Tuned-ID")[gpu]["start"] == "six tasks and fresh"
+    assert fidelity.scope_column(TuneSettings(), dtype="auto")["dtype"] == "fp32 on CPU, bf16 on a GPU"
     assert TuneSettings().update_per == "prompt"
 
 
@@ -106,8 +103,3 @@ def test_knowledge_probe_ranks_the_true_capital_by_exact_scores(tokenizer):
     picked = knowledge_choices(questions, n_choices=2, seed=0)
     assert all(len(o) == 2 and capital in o for o, (_, capital) in zip(picked, questions))
     assert picked == knowledge_choices(questions, n_choices=2, seed=0)
-
-
-def test_repository_root_is_found_from_inside_and_not_outside(tmp_path):
-    assert fidelity.repository_root(NOTEBOOKS) == ROOT == fidelity.repository_root(ROOT / "diffuse_utils")
-    assert fidelity.repository_root(tmp_path) is None
