@@ -4,7 +4,8 @@
 
 The params file maps ``all`` (parameters for every notebook that declares them) and
 notebook stems (``01_measuring_bias``) to parameter overrides. Stops at the first failing
-notebook, naming it and the failing cell. Wall times go to ``<output>/timings.json``.
+notebook, naming it and the failing cell. Wall times go to ``<output>/timings.json``, with when
+each chapter started and which runner invocation ran it (so a book run in pieces says so).
 
 While a chapter runs, a line every ``--heartbeat`` seconds (60) says it is alive, also inside
 one long cell: the cell, the time in it and in the chapter, the cell's first line of code, and its
@@ -14,6 +15,7 @@ latest text output or progress bar (one line, wrapped here):
         | start = time.perf_counter() | tuning: 19% 12/63 [00:10<00:40, 1.20it/s]
 """
 import argparse
+import datetime
 import html
 import json
 import sys
@@ -155,15 +157,28 @@ def parameters_for(params: dict, notebook: Path) -> dict:
     return {**shared, **own}
 
 
-def write_timings(path: Path, params, timings: dict) -> None:
-    """Wall time per notebook so far (written after each one, so later notebooks can read it).
+def write_timings(path: Path, params, timings: dict, started: dict | None = None,
+                  invocation: dict | None = None) -> None:
+    """Wall time per notebook so far (written after each one, so later notebooks can read it), and
+    optionally when each started (``started``) and when the runner invocation that ran it started
+    (``invocation``), both ISO times by notebook stem.
 
-    Times of other notebooks already in the file from a run with the same parameters are kept,
-    so re-running one chapter does not erase the others' times."""
+    Entries of other notebooks already in the file from a run with the same parameters are kept,
+    so re-running one chapter does not erase the others' times, and a book run in pieces (one
+    runner invocation a chapter) adds up in one file."""
     label = str(params or "notebook defaults")
     earlier = json.loads(path.read_text()) if path.exists() else {}
-    kept = earlier.get("seconds", {}) if earlier.get("params") == label else {}
-    path.write_text(json.dumps({"params": label, "seconds": {**kept, **timings}}, indent=2))
+    same = earlier.get("params") == label
+    record = {"params": label}
+    for key, new in (("seconds", timings), ("started", started), ("invocation", invocation)):
+        merged = {**(earlier.get(key, {}) if same else {}), **(new or {})}
+        if merged or key == "seconds":
+            record[key] = merged
+    path.write_text(json.dumps(record, indent=2))
+
+
+def now() -> str:
+    return datetime.datetime.now().isoformat(timespec="seconds")
 
 
 def main() -> int:
@@ -177,11 +192,11 @@ def main() -> int:
     params = yaml.safe_load(args.params.read_text()) or {} if args.params else {}
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     args.output.mkdir(parents=True, exist_ok=True)
-    timings = {}
+    timings, started, invocation = {}, {}, now()
     for number, notebook in enumerate(notebooks, 1):
         overrides = parameters_for(params, notebook)
         print(f"[{number}/{len(notebooks)}] {notebook.name} {overrides or ''}", flush=True)
-        start = time.perf_counter()
+        started[notebook.stem], start = now(), time.perf_counter()
         try:
             run_notebook(notebook, args.output / notebook.name, overrides, args.heartbeat)
         except papermill.PapermillExecutionError as error:
@@ -191,7 +206,8 @@ def main() -> int:
             return 1
         timings[notebook.stem] = round(time.perf_counter() - start, 1)
         print(f"    done in {timings[notebook.stem]:.0f} s", flush=True)
-        write_timings(args.output / "timings.json", args.params, timings)
+        write_timings(args.output / "timings.json", args.params, timings, started,
+                      dict.fromkeys(timings, invocation))
     print(f"all {len(notebooks)} notebooks ran in {sum(timings.values()):.0f} s")
     return 0
 

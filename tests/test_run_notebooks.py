@@ -1,5 +1,6 @@
 """The book runner's heartbeat: a long cell says, at least every interval, that it is alive."""
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -41,6 +42,8 @@ def test_a_long_cell_prints_heartbeats_with_its_output_and_progress(tmp_path):
     assert max(int(re.search(r"(\d\d) s in the cell", b).group(1)) for b in beats) >= 3, beats
     assert any(b.endswith("| warming up") for b in beats), beats
     assert any(re.search(r"\| counting: +\d+% ?\|?.* [0-3]/3 \[", b) for b in beats), beats
+    timings = json.loads((tmp_path / "out" / "timings.json").read_text())
+    assert set(timings) == {"params", "seconds", "started", "invocation"}
 
 
 def test_heartbeat_reads_a_tqdm_widget_and_the_last_line_of_text():
