@@ -1,8 +1,17 @@
 """Record the end-to-end wall times of a book run in benchmarks/book_timings.json (for the Performance page).
 
-    # the full CPU book from a fresh clone, notebook defaults, empty artifacts/:
+Labels name the profile: "default book" is the notebooks' own defaults (`bash scripts/book.sh`, the
+CPU run); "full book" is reserved for the params/full.yaml profile; "CI" is .ci/run.
+
+    # the default CPU book from a fresh clone, empty artifacts/:
     bash scripts/book.sh
-    .venv/bin/python benchmarks/record_book.py "full book, notebook defaults, from scratch" _build/executed/timings.json
+    .venv/bin/python benchmarks/record_book.py "default book, from scratch" _build/executed/timings.json
+
+    # the same run taken in pieces, chapter by chapter in book order (several runner invocations,
+    # into one timings.json as here, or into several --output folders, all given to this script):
+    .venv/bin/python scripts/run_notebooks.py notebooks/01_measuring_bias.ipynb
+    .venv/bin/python scripts/run_notebooks.py notebooks/02_kl_equivalence.ipynb    # ... every chapter
+    .venv/bin/python benchmarks/record_book.py "default book, from scratch, in pieces" _build/executed/timings.json
 
     # CI from a fresh clone (.ci/run writes its total to _build/ci_seconds.json):
     CI=true bash .ci/run
@@ -11,6 +20,9 @@
 
 The chapter times come from the book runner (scripts/run_notebooks.py). The page of a build also
 shows that build's own times; this file keeps the from-scratch runs, which a cached re-run cannot show.
+A run taken in pieces is recorded with "pieces": the number of runner invocations (its
+chapters_total_seconds sums the chapters; the time between pieces is not in it), so it is never read
+as one end-to-end run. A run that stopped early is recorded with --partial ("partial": true).
 """
 import argparse
 import datetime
@@ -22,6 +34,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+BOOK_CHAPTERS = sorted(path.stem for path in (HERE.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def commit(directory: Path) -> str:
@@ -39,22 +52,49 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {gpu}"
 
 
+def combine(runs: list[dict]) -> tuple[str, dict, int]:
+    """``(params, chapter seconds, pieces)`` of one book run from the runner's timings files.
+
+    Pieces are the distinct runner invocations (a file written before the runner noted them counts
+    as one). The files must share their parameters and not repeat a chapter, and the chapters must
+    have started in book order, so no chapter ran after a later one had filled the caches."""
+    if len({run["params"] for run in runs}) > 1:
+        raise SystemExit(f"the timings files have different parameters: {sorted({run['params'] for run in runs})}")
+    seconds, started, invocations = {}, {}, set()
+    for index, run in enumerate(runs):
+        if set(run["seconds"]) & set(seconds):
+            raise SystemExit(f"chapters {sorted(set(run['seconds']) & set(seconds))} are in two timings files")
+        seconds.update(run["seconds"])
+        started.update(run.get("started", {}))
+        invocations |= {run.get("invocation", {}).get(stem, f"file {index}") for stem in run["seconds"]}
+    ran = sorted((started[stem], stem) for stem in seconds if stem in started)
+    if [stem for _, stem in ran] != sorted(stem for _, stem in ran):
+        raise SystemExit(f"the chapters did not run in book order: {[stem for _, stem in ran]}")
+    return runs[0]["params"], dict(sorted(seconds.items())), len(invocations)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("label", help="what was run, e.g. 'full book, notebook defaults, from scratch'")
-    parser.add_argument("timings", type=Path, help="timings.json written by scripts/run_notebooks.py")
+    parser.add_argument("label", help="what was run, e.g. 'default book, from scratch' (see above)")
+    parser.add_argument("timings", type=Path, nargs="+",
+                        help="timings.json written by scripts/run_notebooks.py (several for a run in pieces)")
     parser.add_argument("--ci-seconds", type=Path, help="_build/ci_seconds.json written by .ci/run")
     parser.add_argument("--output", type=Path, default=HERE / "book_timings.json")
     parser.add_argument("--partial", action="store_true",
                         help="the run stopped before its last notebook: kept, but never read as a whole book's time")
     args = parser.parse_args()
-    if not args.timings.exists():
-        raise SystemExit(f"{args.timings} does not exist: run the book first (bash scripts/book.sh)")
-    timings = json.loads(args.timings.read_text())
-    entry = {"params": timings["params"], "chapter_seconds": timings["seconds"],
-             "chapters_total_seconds": round(sum(timings["seconds"].values()), 1),
-             "commit": commit(args.timings.resolve().parent), "date": datetime.date.today().isoformat(),
+    for path in args.timings:
+        if not path.exists():
+            raise SystemExit(f"{path} does not exist: run the book first (bash scripts/book.sh)")
+    params, seconds, pieces = combine([json.loads(path.read_text()) for path in args.timings])
+    missing = [stem for stem in BOOK_CHAPTERS if stem not in seconds]
+    if missing and not args.partial:
+        raise SystemExit(f"the run has no times for {missing}: run them, or record it with --partial")
+    entry = {"params": params, "chapter_seconds": seconds, "chapters_total_seconds": round(sum(seconds.values()), 1),
+             "commit": commit(args.timings[0].resolve().parent), "date": datetime.date.today().isoformat(),
              "machine": machine()}
+    if pieces > 1:
+        entry["pieces"] = pieces
     if args.partial:
         entry["partial"] = True
     if args.ci_seconds:
@@ -62,7 +102,7 @@ def main() -> int:
     recorded = json.loads(args.output.read_text()) if args.output.exists() else {}
     recorded[args.label] = entry
     args.output.write_text(json.dumps(recorded, indent=2) + "\n")
-    print(f"recorded {args.label!r} in {args.output}")
+    print(f"recorded {args.label!r} in {args.output}" + (f", taken in {pieces} pieces" if pieces > 1 else ""))
     return 0
 
 

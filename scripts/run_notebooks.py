@@ -4,18 +4,145 @@
 
 The params file maps ``all`` (parameters for every notebook that declares them) and
 notebook stems (``01_measuring_bias``) to parameter overrides. Stops at the first failing
-notebook, naming it and the failing cell. Wall times go to ``<output>/timings.json``.
+notebook, naming it and the failing cell. Wall times go to ``<output>/timings.json``, with when
+each chapter started and which runner invocation ran it (so a book run in pieces says so).
+
+While a chapter runs, a line every ``--heartbeat`` seconds (60) says it is alive, also inside
+one long cell: the cell, the time in it and in the chapter, the cell's first line of code, and its
+latest text output or progress bar (one line, wrapped here):
+
+    04_leave_one_out: cell 12 of 40, 5 min 03 s in the cell, 21 min 40 s in the chapter
+        | start = time.perf_counter() | tuning: 19% 12/63 [00:10<00:40, 1.20it/s]
 """
 import argparse
+import datetime
+import html
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
 import papermill
 import yaml
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, papermill_engines
+from papermill.log import logger
 
 ROOT = Path(__file__).resolve().parent.parent
+HEARTBEAT_SECONDS = 60   # a running chapter prints a line at least this often
+PROGRESS_MODELS = {"IntProgressModel", "FloatProgressModel"}   # the bar of tqdm.notebook's widget
+
+
+def minutes(seconds: float) -> str:
+    """``"5 min 03 s"``."""
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+
+
+class Heartbeat:
+    """Prints, every ``interval`` seconds on a background thread, which cell of a running notebook
+    is executing, for how long, and what it is doing: its first line of code, then whichever came
+    last of its text output (stdout and stderr) and its progress bars.
+
+    A kernel's ``tqdm.auto`` bars are ipywidgets: no text reaches the runner, only widget messages
+    (a bar is an HBox of an HTML description, a progress model and an HTML count), which
+    ``widget_message`` follows. The notebook client calls ``notebook_started``, ``cell_started``,
+    ``write`` and ``widget_message`` on the main thread; the thread only reads strings they set.
+
+        with Heartbeat("01_measuring_bias") as heartbeat:
+            papermill.execute_notebook(..., engine_name="heartbeat", heartbeat=heartbeat)
+    """
+
+    def __init__(self, name: str, interval: float = HEARTBEAT_SECONDS, out=None):
+        self.name, self.interval, self.out = name, interval, out   # out: a file; None is sys.stdout
+        self.cells, self.cell, self.source, self.doing = 0, 0, "", "starting the kernel"
+        self.chapter_start = self.cell_start = time.monotonic()
+        self.widgets, self.parent = {}, {}   # widget state by model id; a bar's parts -> its HBox
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat {name}", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self):
+        while not self._stop.wait(self.interval):
+            print(self.line(), file=self.out, flush=True)
+
+    def line(self) -> str:
+        now = time.monotonic()
+        where = f"cell {self.cell} of {self.cells}, {minutes(now - self.cell_start)} in the cell, " if self.cell else ""
+        what = " | ".join(part for part in (self.source, self.doing) if part)
+        return f"    {self.name}: {where}{minutes(now - self.chapter_start)} in the chapter | {what}"
+
+    def notebook_started(self, notebook, **_):
+        self.cells = len(notebook.cells)
+
+    def cell_started(self, cell, cell_index: int, **_):
+        """nbclient's ``on_cell_execute`` hook: a code cell is about to run."""
+        self.cell, self.cell_start, self.doing = cell_index + 1, time.monotonic(), ""
+        self.source = next((line.strip()[:60] for line in cell.source.splitlines() if line.strip()), "")
+
+    def write(self, text: str):
+        """The cell's stdout and stderr, as papermill forwards them (``stdout_file``, ``stderr_file``)."""
+        lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+        if lines:
+            self.doing = lines[-1][:120]
+
+    def flush(self):
+        pass
+
+    def widget_message(self, content: dict):
+        """A widget's ``comm_open`` or ``comm_msg`` (Jupyter widget protocol: ``data.state``)."""
+        state = (content.get("data") or {}).get("state")
+        if not state:
+            return
+        model_id = content["comm_id"]
+        self.widgets.setdefault(model_id, {}).update(state)
+        for child in state.get("children", []):
+            self.parent[child.removeprefix("IPY_MODEL_")] = model_id
+        parts = [self.widgets.get(child.removeprefix("IPY_MODEL_"), {})
+                 for child in self.widgets.get(self.parent.get(model_id), {}).get("children", [])]
+        if len(parts) == 3 and parts[1].get("_model_name") in PROGRESS_MODELS and "value" in state:
+            text = html.unescape(f"{parts[0].get('value', '')} {parts[2].get('value', '')}")
+            self.doing = " ".join(text.replace("\u2007", " ").split())
+
+
+class HeartbeatClient(PapermillNotebookClient):
+    """papermill's notebook client, reporting to a ``Heartbeat``: nbclient's hooks for the cells,
+    papermill's stream files for the text output, and the widget messages it handles."""
+
+    def __init__(self, nb_man, heartbeat: Heartbeat, **kwargs):
+        super().__init__(nb_man, stdout_file=heartbeat, stderr_file=heartbeat,
+                         on_notebook_start=heartbeat.notebook_started, on_cell_execute=heartbeat.cell_started,
+                         **kwargs)
+        self.heartbeat = heartbeat
+
+    def handle_comm_msg(self, outs, msg, cell_index):
+        super().handle_comm_msg(outs, msg, cell_index)
+        self.heartbeat.widget_message(msg["content"])
+
+
+class HeartbeatEngine(NBClientEngine):
+    """papermill's nbclient engine with a ``HeartbeatClient`` (``engine_name="heartbeat"``)."""
+
+    @classmethod
+    def execute_managed_notebook(cls, nb_man, kernel_name, heartbeat, log_output=False, start_timeout=60, **_):
+        return HeartbeatClient(nb_man, heartbeat, kernel_name=kernel_name, startup_timeout=start_timeout,
+                               log=logger, log_output=log_output).execute()
+
+
+def run_notebook(notebook: Path, output: Path, overrides: dict, heartbeat_seconds: float = HEARTBEAT_SECONDS):
+    """Execute one notebook into ``output``, with a heartbeat line every ``heartbeat_seconds``."""
+    papermill_engines.register("heartbeat", HeartbeatEngine)
+    with Heartbeat(notebook.stem, heartbeat_seconds) as heartbeat:
+        papermill.execute_notebook(str(notebook), str(output), parameters=overrides, cwd=str(ROOT),
+                                   kernel_name="python3", progress_bar=False, engine_name="heartbeat",
+                                   heartbeat=heartbeat)
 
 
 def parameters_for(params: dict, notebook: Path) -> dict:
@@ -30,34 +157,48 @@ def parameters_for(params: dict, notebook: Path) -> dict:
     return {**shared, **own}
 
 
-def write_timings(path: Path, params, timings: dict) -> None:
-    """Wall time per notebook so far (written after each one, so later notebooks can read it).
+def write_timings(path: Path, params, timings: dict, started: dict | None = None,
+                  invocation: dict | None = None) -> None:
+    """Wall time per notebook so far (written after each one, so later notebooks can read it), and
+    optionally when each started (``started``) and when the runner invocation that ran it started
+    (``invocation``), both ISO times by notebook stem.
 
-    Times of other notebooks already in the file from a run with the same parameters are kept,
-    so re-running one chapter does not erase the others' times."""
+    Entries of other notebooks already in the file from a run with the same parameters are kept,
+    so re-running one chapter does not erase the others' times, and a book run in pieces (one
+    runner invocation a chapter) adds up in one file."""
     label = str(params or "notebook defaults")
     earlier = json.loads(path.read_text()) if path.exists() else {}
-    kept = earlier.get("seconds", {}) if earlier.get("params") == label else {}
-    path.write_text(json.dumps({"params": label, "seconds": {**kept, **timings}}, indent=2))
+    same = earlier.get("params") == label
+    record = {"params": label}
+    for key, new in (("seconds", timings), ("started", started), ("invocation", invocation)):
+        merged = {**(earlier.get(key, {}) if same else {}), **(new or {})}
+        if merged or key == "seconds":
+            record[key] = merged
+    path.write_text(json.dumps(record, indent=2))
+
+
+def now() -> str:
+    return datetime.datetime.now().isoformat(timespec="seconds")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", type=Path, help="YAML file of parameter overrides (default: none)")
     parser.add_argument("--output", type=Path, default=ROOT / "_build" / "executed")
+    parser.add_argument("--heartbeat", type=float, default=HEARTBEAT_SECONDS, metavar="SECONDS",
+                        help=f"print a line on the running chapter this often (default {HEARTBEAT_SECONDS})")
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/[0-9]*.ipynb")
     args = parser.parse_args()
     params = yaml.safe_load(args.params.read_text()) or {} if args.params else {}
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     args.output.mkdir(parents=True, exist_ok=True)
-    timings = {}
+    timings, started, invocation = {}, {}, now()
     for number, notebook in enumerate(notebooks, 1):
         overrides = parameters_for(params, notebook)
         print(f"[{number}/{len(notebooks)}] {notebook.name} {overrides or ''}", flush=True)
-        start = time.perf_counter()
+        started[notebook.stem], start = now(), time.perf_counter()
         try:
-            papermill.execute_notebook(str(notebook), str(args.output / notebook.name), parameters=overrides,
-                                       cwd=str(ROOT), kernel_name="python3", progress_bar=False)
+            run_notebook(notebook, args.output / notebook.name, overrides, args.heartbeat)
         except papermill.PapermillExecutionError as error:
             print(f"FAILED: {notebook.name}, cell {error.exec_count} (index {error.cell_index}): "
                   f"{error.ename}: {error.evalue}\nExecuted copy with the traceback: "
@@ -65,7 +206,8 @@ def main() -> int:
             return 1
         timings[notebook.stem] = round(time.perf_counter() - start, 1)
         print(f"    done in {timings[notebook.stem]:.0f} s", flush=True)
-        write_timings(args.output / "timings.json", args.params, timings)
+        write_timings(args.output / "timings.json", args.params, timings, started,
+                      dict.fromkeys(timings, invocation))
     print(f"all {len(notebooks)} notebooks ran in {sum(timings.values()):.0f} s")
     return 0
 

@@ -1,0 +1,63 @@
+"""benchmarks/record_book.py: a book run taken in pieces is summed and marked, never read as one run."""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "record_book.py"
+spec = importlib.util.spec_from_file_location("record_book", SCRIPT)
+record_book = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(record_book)
+
+
+def timings(chapters: dict, invocation: str | None = None, params="notebook defaults") -> dict:
+    """A runner's timings.json: ``chapters`` maps stem -> (seconds, start time)."""
+    run = {"params": params, "seconds": {stem: seconds for stem, (seconds, _) in chapters.items()},
+           "started": {stem: start for stem, (_, start) in chapters.items()}}
+    if invocation:
+        run["invocation"] = dict.fromkeys(chapters, invocation)
+    return run
+
+
+def test_one_file_from_several_invocations_counts_its_pieces():
+    run = timings({"01_a": (10.0, "2026-12-01T10:00:00"), "02_b": (5.0, "2026-12-01T10:00:10")}, "2026-12-01T10:00:00")
+    run["invocation"]["02_b"] = "2026-12-01T10:00:09"
+    assert record_book.combine([run]) == ("notebook defaults", {"01_a": 10.0, "02_b": 5.0}, 2)
+    one = timings({"01_a": (10.0, "2026-12-01T10:00:00"), "02_b": (5.0, "2026-12-01T10:00:10")}, "2026-12-01T10:00:00")
+    assert record_book.combine([one])[2] == 1
+
+
+def test_several_files_make_one_run_in_book_order_only():
+    first = timings({"01_a": (10.0, "2026-12-01T10:00:00")}, "2026-12-01T10:00:00")
+    second = timings({"02_b": (5.0, "2026-12-01T11:00:00")}, "2026-12-01T11:00:00")
+    assert record_book.combine([second, first]) == ("notebook defaults", {"01_a": 10.0, "02_b": 5.0}, 2)
+    late = timings({"01_a": (10.0, "2026-12-01T12:00:00")}, "2026-12-01T12:00:00")
+    with pytest.raises(SystemExit, match="book order"):
+        record_book.combine([late, second])
+    with pytest.raises(SystemExit, match="different parameters"):
+        record_book.combine([first, timings({"02_b": (5.0, "2026-12-01T11:00:00")}, params="params/ci.yaml")])
+    with pytest.raises(SystemExit, match="two timings files"):
+        record_book.combine([first, first])
+
+
+def test_a_run_in_pieces_is_recorded_with_its_number_of_pieces(tmp_path):
+    paths = []
+    for hour, stem in enumerate(record_book.BOOK_CHAPTERS):
+        path = tmp_path / f"piece{hour}" / "timings.json"
+        path.parent.mkdir()
+        start = f"2026-12-01T{10 + hour:02d}:00:00"
+        path.write_text(json.dumps(timings({stem: (60.0, start)}, start)))
+        paths.append(str(path))
+    output = tmp_path / "book_timings.json"
+    subprocess.run([sys.executable, str(SCRIPT), "default book, from scratch, in pieces", *paths,
+                    "--output", str(output)], check=True, capture_output=True)
+    entry = json.loads(output.read_text())["default book, from scratch, in pieces"]
+    assert entry["pieces"] == len(paths) and "partial" not in entry
+    assert entry["chapters_total_seconds"] == 60.0 * len(paths)
+    short = subprocess.run([sys.executable, str(SCRIPT), "cut short", *paths[:2], "--output", str(output)],
+                           check=False, capture_output=True, text=True)
+    assert short.returncode != 0 and "--partial" in short.stderr
