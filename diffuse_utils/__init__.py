@@ -26,19 +26,51 @@ Modules, one concern each:
 What the notebooks call is exported here (``du.X``); the rest is reached through its module
 (``from diffuse_utils import biographies``).
 """
-from . import baselines, data, diagnostics, fidelity, metrics  # modules the book reaches as du.baselines, ...
+
+# modules the book reaches as du.baselines, ...
+from . import baselines, data, diagnostics, fidelity, metrics
 from .answers import answer_figures, parse_braces, text_figures
 from .artifacts import cached_generations, cached_measure, cached_tune
-from .encoding import NoChatTemplateError, check_prefix_free, encode_prompt, encode_targets, encode_task
-from .evaluation import evaluate_suite, leave_one_out_plan, suite_adapter, training_tasks
+from .decoding import (
+    BIOGRAPHY_TOKENS,
+    LONG_ANSWER_TOKENS,
+    SHORT_ANSWER_TOKENS,
+    SampleSettings,
+    sample_settings,
+)
+from .encoding import (
+    NoChatTemplateError,
+    check_prefix_free,
+    encode_prompt,
+    encode_targets,
+    encode_task,
+)
+from .evaluation import (
+    evaluate_suite,
+    leave_one_out_plan,
+    suite_adapter,
+    training_tasks,
+)
 from .metrics import empirical_distribution, entropy, kl_divergence, top_k_table
 from .models import load_model, load_tokenizer, resolve_device, resolve_dtype
-from .decoding import BIOGRAPHY_TOKENS, LONG_ANSWER_TOKENS, SHORT_ANSWER_TOKENS, SampleSettings, sample_settings
 from .sampling import sample
 from .schedule import TuneSettings, tune_settings
-from .scoring import conditional_distribution, score_prompts, target_logprobs, valid_mass
+from .scoring import (
+    conditional_distribution,
+    score_prompts,
+    target_logprobs,
+    valid_mass,
+)
 from .suite import FAMILY_NAMES, load_family, load_suite
-from .tasks import BABYNAMES_PROMPT, DIE_PROMPT, RANGE_PROMPTS, RNG_PROMPT, Task, TaskError, range_task
+from .tasks import (
+    BABYNAMES_PROMPT,
+    DIE_PROMPT,
+    RANGE_PROMPTS,
+    RNG_PROMPT,
+    Task,
+    TaskError,
+    range_task,
+)
 from .tuning import adapter, distribution_matching_loss, tune
 
 __version__ = "0.1.0"

@@ -11,8 +11,12 @@ early-stop threshold, and the rule that picks the defaults (its measurements are
 Example::
 
     with scaled_lora(tuned, 0.5):
-        texts, _ = cached_generations(output_dir, tuned, tokenizer, [prompt], 60, label="half")  # keyed by these weights
+        # keyed by these weights
+        texts, _ = cached_generations(
+            output_dir, tuned, tokenizer, [prompt], 60, label="half"
+        )
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -26,10 +30,19 @@ def scaled_lora(model, factor: float):
     """Multiply every LoRA ``B`` matrix of ``model`` by ``factor`` inside the block, and put the exact
     weights back after. The weights change, so caches keyed by the adapter see a different adapter."""
     if factor < 0:
-        raise ValueError(f"factor must be >= 0 (0: the base model, 1: the adapter as tuned); got {factor}")
-    saved = {name: p.detach().clone() for name, p in model.named_parameters() if "lora_B" in name}
+        raise ValueError(
+            "factor must be >= 0 (0: the base model, 1: the adapter as tuned); got "
+            f"{factor}"
+        )
+    saved = {
+        name: p.detach().clone()
+        for name, p in model.named_parameters()
+        if "lora_B" in name
+    }
     if not saved:
-        raise ValueError("the model has no LoRA adapter to scale (no parameter named lora_B)")
+        raise ValueError(
+            "the model has no LoRA adapter to scale (no parameter named lora_B)"
+        )
     parameters = dict(model.named_parameters())
     with torch.no_grad():
         for name in saved:

@@ -9,17 +9,21 @@ is exactly the probability that :func:`~diffuse_utils.sampling.sample` draws tha
 
 Example::
 
-    settings = SampleSettings(temperature=2.0, min_p=0.1)        # short answers, seed 0
-    sample_settings(settings, seed=1).key()   # {'seed': 1, 'max_new_tokens': 16, 'temperature': 2.0, 'min_p': 0.1}
+    settings = SampleSettings(temperature=2.0, min_p=0.1)  # short answers, seed 0
+    # {'seed': 1, 'max_new_tokens': 16, 'temperature': 2.0, 'min_p': 0.1}
+    sample_settings(settings, seed=1).key()
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
 import torch
 
-SHORT_ANSWER_TOKENS = 16  # a braced short answer ({7}, {Olivia}): about 5 tokens, room to spare
-LONG_ANSWER_TOKENS = 60  # a few sentences: greedy answers to open instructions (utility probes)
+# a braced short answer ({7}, {Olivia}): about 5 tokens, room to spare
+SHORT_ANSWER_TOKENS = 16
+# a few sentences: greedy answers to open instructions (utility probes)
+LONG_ANSWER_TOKENS = 60
 BIOGRAPHY_TOKENS = 112  # chapter 5's biography: six braced fields and a few sentences
 
 
@@ -53,7 +57,8 @@ class SampleSettings:
     def __post_init__(self):
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
             raise ValueError(
-                f"max_new_tokens must be a positive integer; got {self.max_new_tokens!r}."
+                "max_new_tokens must be a positive integer; got "
+                f"{self.max_new_tokens!r}."
             )
         if self.temperature < 0:
             raise ValueError(
@@ -62,7 +67,9 @@ class SampleSettings:
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1] (1: off); got {self.top_p}.")
         if self.min_p is not None and not 0 <= self.min_p <= 1:
-            raise ValueError(f"min_p must be in [0, 1] or None (off); got {self.min_p}.")
+            raise ValueError(
+                f"min_p must be in [0, 1] or None (off); got {self.min_p}."
+            )
         if self.closing_fields is not None and self.closing_fields < 0:
             raise ValueError(
                 f"closing_fields must be >= 0 or None; got {self.closing_fields}."
@@ -89,7 +96,9 @@ class SampleSettings:
         return dict(seed=self.seed, max_new_tokens=self.max_new_tokens, **options)
 
 
-def sample_settings(settings: SampleSettings | None = None, **overrides) -> SampleSettings:
+def sample_settings(
+    settings: SampleSettings | None = None, **overrides
+) -> SampleSettings:
     """``settings`` (default: :class:`SampleSettings`) with ``overrides`` replaced; unknown
     names are refused with the list of known ones."""
     names = [f.name for f in fields(SampleSettings)]
@@ -97,13 +106,18 @@ def sample_settings(settings: SampleSettings | None = None, **overrides) -> Samp
     if unknown:
         raise ValueError(
             f"unknown sampling settings {unknown}; SampleSettings has {names} "
-            "(batch_size and progress are arguments of the function: they change speed only)"
+            "(batch_size and progress are arguments of the function: they change "
+            "speed only)"
         )
     return replace(settings or SampleSettings(), **overrides)
 
 
-def warp_logits(logits: torch.Tensor, temperature: float = 1.0, top_p: float = 1.0,
-                min_p: float | None = None) -> torch.Tensor:
+def warp_logits(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    min_p: float | None = None,
+) -> torch.Tensor:
     """Apply temperature, then min-p, then top-p (nucleus) filtering. Shape kept ``(B, V)``.
 
     Filtered tokens get ``-inf``; the most likely token always survives. A temperature of 1 divides
@@ -114,20 +128,32 @@ def warp_logits(logits: torch.Tensor, temperature: float = 1.0, top_p: float = 1
         logits = logits / temperature
     if min_p is not None:
         probs = logits.softmax(-1)
-        logits = logits.masked_fill(probs < min_p * probs.max(-1, keepdim=True).values, float("-inf"))
+        logits = logits.masked_fill(
+            probs < min_p * probs.max(-1, keepdim=True).values, float("-inf")
+        )
     if top_p < 1.0:
         sorted_logits, order = logits.sort(-1, descending=True)
         before = sorted_logits.softmax(-1).cumsum(-1) - sorted_logits.softmax(-1)
         drop_sorted = before >= top_p
-        logits = logits.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
+        logits = logits.masked_fill(
+            drop_sorted.scatter(-1, order, drop_sorted), float("-inf")
+        )
     return logits
 
 
-def warped_logprobs(logits: torch.Tensor, temperature: float = 1.0, top_p: float = 1.0,
-                    min_p: float | None = None) -> torch.Tensor:
+def warped_logprobs(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    min_p: float | None = None,
+) -> torch.Tensor:
     """Log-probabilities after :func:`warp_logits`, any leading shape ``(..., V)``; filtered tokens get ``-inf``."""
     if top_p >= 1.0 and min_p is None:
         logits = logits.float()
         return (logits if temperature == 1.0 else logits / temperature).log_softmax(-1)
     flat = logits.reshape(-1, logits.shape[-1])
-    return warp_logits(flat, temperature, top_p, min_p).log_softmax(-1).reshape(logits.shape)
+    return (
+        warp_logits(flat, temperature, top_p, min_p)
+        .log_softmax(-1)
+        .reshape(logits.shape)
+    )

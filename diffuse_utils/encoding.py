@@ -13,13 +13,14 @@ encoded as plain text, the prompt followed by each target and its end marker (th
 
 Example::
 
-    prompt_ids = encode_prompt(tokenizer, "Pick a number.")   # [1, 9690, ...]
-    encode_targets(tokenizer, ["{1}", "{10}"])                  # [[..., 2], [..., 2]]
+    prompt_ids = encode_prompt(tokenizer, "Pick a number.")  # [1, 9690, ...]
+    encode_targets(tokenizer, ["{1}", "{10}"])  # [[..., 2], [..., 2]]
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass
 import weakref
+from dataclasses import dataclass
 
 from .tasks import Task, TaskError
 
@@ -40,11 +41,14 @@ def require_chat_template(tokenizer) -> None:
     if not has_chat_template(tokenizer):
         name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
         raise NoChatTemplateError(
-            f"The tokenizer of {name!r} has no chat template (a base model?), so a prompt cannot be written as a "
-            "chat turn. Give the task in completion form, a text the model continues and answers that follow it: "
-            "Task(name, ['She rolled the 20-sided die. It landed on the number'], [' 1', ..., ' 20'], braces=False, "
-            "completion=True, stop='.') (stop: the text that ends every answer; None: EOS); for sampling, "
-            "sample(..., completion=True, stop='.'). Or load a chat (instruct) model.")
+            f"The tokenizer of {name!r} has no chat template (a base model?), so a "
+            "prompt cannot be written as a chat turn. Give the task in completion "
+            "form, a text the model continues and answers that follow it: "
+            "Task(name, ['She rolled the 20-sided die. It landed on the number'], "
+            "[' 1', ..., ' 20'], braces=False, completion=True, stop='.') (stop: "
+            "the text that ends every answer; None: EOS); for sampling, sample(..., "
+            "completion=True, stop='.'). Or load a chat (instruct) model."
+        )
 
 
 def end_of_turn_text(tokenizer) -> str:
@@ -54,7 +58,10 @@ def end_of_turn_text(tokenizer) -> str:
     """
     if not has_chat_template(tokenizer):
         return tokenizer.eos_token
-    conversation = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": _SENTINEL}]
+    conversation = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": _SENTINEL},
+    ]
     rendered = tokenizer.apply_chat_template(conversation, tokenize=False)
     suffix = rendered.split(_SENTINEL, 1)[1].strip()
     return suffix or tokenizer.eos_token
@@ -71,11 +78,15 @@ def end_ids(tokenizer, completion: bool = False, stop: str | None = None) -> lis
     if stop is not None:
         return tokenizer(stop, add_special_tokens=False)["input_ids"]
     if completion and tokenizer.eos_token_id is None:
-        raise TaskError("This tokenizer has no EOS token to end a completion: give the task a stop text (stop='.').")
+        raise TaskError(
+            "This tokenizer has no EOS token to end a completion: give the task a "
+            "stop text (stop='.')."
+        )
     return [tokenizer.eos_token_id] if completion else end_of_turn_ids(tokenizer)
 
 
-_VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # freed with their tokenizer
+# freed with their tokenizer
+_VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def vocabulary_texts(tokenizer, skip_special_tokens: bool = False) -> list[str]:
@@ -98,7 +109,9 @@ def tokens_containing(tokenizer, text: str) -> frozenset[int]:
     return frozenset(i for i, piece in enumerate(pieces) if text in piece)
 
 
-def encode_prompt(tokenizer, prompt: str, response_prefix: str = "", completion: bool = False) -> list[int]:
+def encode_prompt(
+    tokenizer, prompt: str, response_prefix: str = "", completion: bool = False
+) -> list[int]:
     """Chat-formatted prompt ids ending where the assistant starts writing.
 
     ``response_prefix`` is text pre-filled into the assistant turn (e.g. ``"{"``).
@@ -108,15 +121,24 @@ def encode_prompt(tokenizer, prompt: str, response_prefix: str = "", completion:
     """
     if completion:
         ids = tokenizer(prompt + response_prefix, add_special_tokens=True)["input_ids"]
-        return ids[:-1] if len(ids) > 1 and ids[-1] == tokenizer.eos_token_id else ids  # a tokenizer that adds EOS
+        # a tokenizer that adds EOS
+        return ids[:-1] if len(ids) > 1 and ids[-1] == tokenizer.eos_token_id else ids
     require_chat_template(tokenizer)
-    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                         add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
     return tokenizer(text + response_prefix, add_special_tokens=False)["input_ids"]
 
 
-def encode_targets(tokenizer, responses: list[str], append_end_of_turn: bool = True, completion: bool = False,
-                   stop: str | None = None) -> list[list[int]]:
+def encode_targets(
+    tokenizer,
+    responses: list[str],
+    append_end_of_turn: bool = True,
+    completion: bool = False,
+    stop: str | None = None,
+) -> list[list[int]]:
     """Token ids of each response, followed by the end-of-turn ids.
 
     ``append_end_of_turn=False`` exists to show why it is needed (notebook 02).
@@ -124,20 +146,37 @@ def encode_targets(tokenizer, responses: list[str], append_end_of_turn: bool = T
     model would write it); ``completion`` (without ``stop``): the end marker is EOS.
     """
     if append_end_of_turn and stop is not None:
-        return [tokenizer(r + stop, add_special_tokens=False)["input_ids"] for r in responses]
+        return [
+            tokenizer(r + stop, add_special_tokens=False)["input_ids"]
+            for r in responses
+        ]
     suffix = end_ids(tokenizer, completion) if append_end_of_turn else []
-    return [tokenizer(r, add_special_tokens=False)["input_ids"] + suffix for r in responses]
+    return [
+        tokenizer(r, add_special_tokens=False)["input_ids"] + suffix for r in responses
+    ]
 
 
-END_OF_TURN_FIX = "End every target with the end-of-turn token (encode_targets(..., append_end_of_turn=True))."
-STOP_FIX = ("The end marker (the task's stop text, or EOS) must end every target: give a stop text that cannot "
-            "continue a target, e.g. '.' or a newline after numbers.")
-OPENINGS_FIX = ("Openings (end_of_turn=False) get no end-of-turn token, so no target may start another: give every "
-                "target the same number of closed fields, as chapter 5's biography openings do.")
+END_OF_TURN_FIX = (
+    "End every target with the end-of-turn token (encode_targets(..., "
+    "append_end_of_turn=True))."
+)
+STOP_FIX = (
+    "The end marker (the task's stop text, or EOS) must end every target: give a "
+    "stop text that cannot continue a target, e.g. '.' or a newline after numbers."
+)
+OPENINGS_FIX = (
+    "Openings (end_of_turn=False) get no end-of-turn token, so no target may start "
+    "another: give every target the same number of closed fields, as chapter 5's "
+    "biography openings do."
+)
 
 
-def check_prefix_free(target_ids: list[list[int]], names: list[str], fix: str = END_OF_TURN_FIX,
-                      where: str = "") -> None:
+def check_prefix_free(
+    target_ids: list[list[int]],
+    names: list[str],
+    fix: str = END_OF_TURN_FIX,
+    where: str = "",
+) -> None:
     """Raise :class:`TaskError` naming two targets where one's ids start the other's.
 
     ``fix`` ends the message with how to repair the targets; ``where`` (e.g. ``"Task 'rng'"``)
@@ -146,17 +185,20 @@ def check_prefix_free(target_ids: list[list[int]], names: list[str], fix: str = 
     order = sorted(range(len(target_ids)), key=lambda i: target_ids[i])
     for a, b in zip(order, order[1:]):
         shorter = target_ids[a]
-        if target_ids[b][:len(shorter)] == shorter:
+        if target_ids[b][: len(shorter)] == shorter:
             raise TaskError(
-                f"{where + ': ' if where else ''}Targets are not prefix-free: {names[a]!r} (ids {shorter}) is a "
-                f"prefix of {names[b]!r} (ids {target_ids[b]}), so p({names[a]!r}) counts part of "
-                f"p({names[b]!r}). {fix}")
+                f"{where + ': ' if where else ''}Targets are not prefix-free: "
+                f"{names[a]!r} (ids {shorter}) is a prefix of {names[b]!r} (ids "
+                f"{target_ids[b]}), so p({names[a]!r}) counts part of "
+                f"p({names[b]!r}). {fix}"
+            )
 
 
 @dataclass
 class EncodedTask:
     """Token ids of a task for one tokenizer: one prompt id list per phrasing, one
     id list per target (response + end of turn), and ``p*`` aligned with them."""
+
     task: Task
     prompt_ids: list[list[int]]
     target_ids: list[list[int]]
@@ -172,10 +214,20 @@ def encode_task(tokenizer, task: Task, append_end_of_turn: bool = True) -> Encod
     prefix = task.response_prefix
     if not task.completion:
         require_chat_template(tokenizer)
-    prompt_ids = [encode_prompt(tokenizer, p, prefix, task.completion) for p in task.prompts]
-    continuations = [r[len(prefix):] for r in task.responses]
+    prompt_ids = [
+        encode_prompt(tokenizer, p, prefix, task.completion) for p in task.prompts
+    ]
+    continuations = [r[len(prefix) :] for r in task.responses]
     ended = append_end_of_turn and task.end_of_turn
-    target_ids = encode_targets(tokenizer, continuations, ended, task.completion, task.stop)
-    fix = OPENINGS_FIX if not task.end_of_turn else STOP_FIX if task.completion or task.stop else END_OF_TURN_FIX
+    target_ids = encode_targets(
+        tokenizer, continuations, ended, task.completion, task.stop
+    )
+    fix = (
+        OPENINGS_FIX
+        if not task.end_of_turn
+        else STOP_FIX
+        if task.completion or task.stop
+        else END_OF_TURN_FIX
+    )
     check_prefix_free(target_ids, task.targets, fix, where=f"Task {task.name!r}")
     return EncodedTask(task, prompt_ids, target_ids)

@@ -9,8 +9,11 @@ the release's; this module lays any run's settings beside them, read from the no
 
 Example::
 
-    table = settings_table({"CPU": notebook_defaults("notebooks/04_leave_one_out.ipynb")}, "six tasks")
+    table = settings_table(
+        {"CPU": notebook_defaults("notebooks/04_leave_one_out.ipynb")}, "six tasks"
+    )
 """
+
 from __future__ import annotations
 
 import ast
@@ -23,36 +26,103 @@ import yaml
 
 from .schedule import TuneSettings
 
-ROWS = {"update_per": "one AdamW update per", "passes": "passes", "lr": "learning rate", "adam_eps": "AdamW eps",
-        "weight_decay": "AdamW weight decay", "max_grad_norm": "gradient clipping", "lora_rank": "LoRA rank",
-        "lora_alpha": "LoRA alpha", "lora_dropout": "LoRA dropout", "target_modules": "LoRA modules",
-        "tasks_per_step": "(task, prompt) pairs per pass", "targets_per_step": "targets per update",
-        "early_stop_gamma": "early stop gamma", "start": "starts from", "dtype": "precision"}
+ROWS = {
+    "update_per": "one AdamW update per",
+    "passes": "passes",
+    "lr": "learning rate",
+    "adam_eps": "AdamW eps",
+    "weight_decay": "AdamW weight decay",
+    "max_grad_norm": "gradient clipping",
+    "lora_rank": "LoRA rank",
+    "lora_alpha": "LoRA alpha",
+    "lora_dropout": "LoRA dropout",
+    "target_modules": "LoRA modules",
+    "tasks_per_step": "(task, prompt) pairs per pass",
+    "targets_per_step": "targets per update",
+    "early_stop_gamma": "early stop gamma",
+    "start": "starts from",
+    "dtype": "precision",
+}
 # What the paper's text says (Section 3, Appendix A); None where it is silent.
-PAPER_STATED = {"passes": "up to 50", "lr": 5e-5, "lora_rank": 4, "target_modules": "q,k,v,o,gate,up,down",
-                "targets_per_step": "batch 32", "early_stop_gamma": 0.2}
+PAPER_STATED = {
+    "passes": "up to 50",
+    "lr": 5e-5,
+    "lora_rank": 4,
+    "target_modules": "q,k,v,o,gate,up,down",
+    "targets_per_step": "batch 32",
+    "early_stop_gamma": 0.2,
+}
 # Why a run of the book may differ from the release, per setting (shown only where one does).
-WHY = {"update_per": "one update per pass over a sample of pairs fits a CPU budget; the release makes one per prompt",
-       "passes": "a CPU budget",
-       "lr": "at 5e-5 the 135M model moves too little in a CPU budget (chapter 3 runs both rates side by side)",
-       "tasks_per_step": "a random subset of (task, prompt) pairs per pass: an unbiased estimate of the loss, cheaper",
-       "targets_per_step": "targets drawn from p* (an unbiased estimate) instead of all of them: cheaper per update",
-       "early_stop_gamma": "the book stops where the paper's text says; the release config may not",
-       "start": "the book shows both starts (chapter 5)",
-       "dtype": "bf16 halves GPU memory; LoRA updates at lr 5e-5 can round away in bf16, so tuning chapters use fp32"}
+WHY = {
+    "update_per": (
+        "one update per pass over a sample of pairs fits a CPU budget; the "
+        "release makes one per prompt"
+    ),
+    "passes": "a CPU budget",
+    "lr": (
+        "at 5e-5 the 135M model moves too little in a CPU budget (chapter 3 runs "
+        "both rates side by side)"
+    ),
+    "tasks_per_step": (
+        "a random subset of (task, prompt) pairs per pass: an unbiased estimate "
+        "of the loss, cheaper"
+    ),
+    "targets_per_step": (
+        "targets drawn from p* (an unbiased estimate) instead of all of them: "
+        "cheaper per update"
+    ),
+    "early_stop_gamma": (
+        "the book stops where the paper's text says; the release config may not"
+    ),
+    "start": "the book shows both starts (chapter 5)",
+    "dtype": (
+        "bf16 halves GPU memory; LoRA updates at lr 5e-5 can round away in bf16, "
+        "so tuning chapters use fp32"
+    ),
+}
 # The release's scope-specific choices (configs/all, configs/baby-names, configs/fictitious-people).
-RELEASE_SCOPES = {"RNG": {"early_stop_gamma": None}, "BABYNAMES": {"early_stop_gamma": 0.2},
-                  "six tasks": {"early_stop_gamma": None}, "Tuned-ID": {"early_stop_gamma": 0.2, "start": "six tasks"}}
+RELEASE_SCOPES = {
+    "RNG": {"early_stop_gamma": None},
+    "BABYNAMES": {"early_stop_gamma": 0.2},
+    "six tasks": {"early_stop_gamma": None},
+    "Tuned-ID": {"early_stop_gamma": 0.2, "start": "six tasks"},
+}
 # Each scope's notebook parameters, by TuneSettings field (or "start", "dtype").
 SCOPE_PARAMETERS = {
-    "RNG": {"update_per": "update_per", "passes": "passes", "lr": "lr", "lora_rank": "lora_rank", "dtype": "dtype"},
-    "BABYNAMES": {"update_per": "update_per", "passes": "passes", "lr": "lr", "lora_rank": "lora_rank",
-                  "early_stop_gamma": "names_gamma", "dtype": "dtype"},
-    "six tasks": {"update_per": "update_per", "passes": "passes", "lr": "lr", "lora_rank": "lora_rank",
-                  "tasks_per_step": "tasks_per_step", "targets_per_step": "targets_per_step", "dtype": "dtype"},
-    "Tuned-ID": {"update_per": "bio_update_per", "passes": "bio_passes", "lr": "bio_lr", "lora_rank": "lora_rank",
-                 "targets_per_step": "bio_targets_per_step", "early_stop_gamma": "bio_gamma",
-                 "start": "tuned_id_starts", "dtype": "dtype"},
+    "RNG": {
+        "update_per": "update_per",
+        "passes": "passes",
+        "lr": "lr",
+        "lora_rank": "lora_rank",
+        "dtype": "dtype",
+    },
+    "BABYNAMES": {
+        "update_per": "update_per",
+        "passes": "passes",
+        "lr": "lr",
+        "lora_rank": "lora_rank",
+        "early_stop_gamma": "names_gamma",
+        "dtype": "dtype",
+    },
+    "six tasks": {
+        "update_per": "update_per",
+        "passes": "passes",
+        "lr": "lr",
+        "lora_rank": "lora_rank",
+        "tasks_per_step": "tasks_per_step",
+        "targets_per_step": "targets_per_step",
+        "dtype": "dtype",
+    },
+    "Tuned-ID": {
+        "update_per": "bio_update_per",
+        "passes": "bio_passes",
+        "lr": "bio_lr",
+        "lora_rank": "lora_rank",
+        "targets_per_step": "bio_targets_per_step",
+        "early_stop_gamma": "bio_gamma",
+        "start": "tuned_id_starts",
+        "dtype": "dtype",
+    },
 }
 
 
@@ -68,23 +138,39 @@ def repository_root(start=".") -> Path | None:
 def notebook_defaults(path) -> dict:
     """The literal assignments of a notebook's ``parameters`` cell (its defaults), by name."""
     cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
-    source = next("".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
-    return {target.id: ast.literal_eval(node.value) for node in ast.parse(source).body
-            if isinstance(node, ast.Assign) for target in node.targets if isinstance(target, ast.Name)}
+    source = next(
+        "".join(c["source"])
+        for c in cells
+        if "parameters" in c.get("metadata", {}).get("tags", [])
+    )
+    return {
+        target.id: ast.literal_eval(node.value)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
 
 
 def with_params_file(defaults: dict, params_path, notebook: str) -> dict:
     """``defaults`` overridden by a params file's ``all`` block and its ``notebook`` block."""
     params = yaml.safe_load(Path(params_path).read_text(encoding="utf-8")) or {}
-    return {**defaults, **{k: v for k, v in (params.get("all") or {}).items() if k in defaults},
-            **(params.get(notebook) or {})}
+    return {
+        **defaults,
+        **{k: v for k, v in (params.get("all") or {}).items() if k in defaults},
+        **(params.get(notebook) or {}),
+    }
 
 
 def scope_column(parameters: dict, scope: str) -> dict:
     """A run's settings for ``scope`` (e.g. ``"six tasks"``) from a notebook's parameter values;
     what the notebook does not set is the package default, the release's."""
     release = {**asdict(TuneSettings()), "start": "fresh adapter", "dtype": "fp32"}
-    mapped = {field: parameters[name] for field, name in SCOPE_PARAMETERS[scope].items() if name in parameters}
+    mapped = {
+        field: parameters[name]
+        for field, name in SCOPE_PARAMETERS[scope].items()
+        if name in parameters
+    }
     if mapped.get("dtype") == "auto":
         mapped["dtype"] = "fp32 on CPU, bf16 on a GPU"
     return {**release, "early_stop_gamma": None, **mapped}
@@ -92,17 +178,32 @@ def scope_column(parameters: dict, scope: str) -> dict:
 
 def release_column(scope: str) -> dict:
     """The release's settings for ``scope``."""
-    return {**asdict(TuneSettings()), "start": "fresh adapter", "dtype": "fp32", **RELEASE_SCOPES[scope]}
+    return {
+        **asdict(TuneSettings()),
+        "start": "fresh adapter",
+        "dtype": "fp32",
+        **RELEASE_SCOPES[scope],
+    }
 
 
 def settings_table(columns: dict[str, dict], scope: str) -> pd.DataFrame:
     """One row per setting; the paper's text, the release, then ``columns`` (name -> settings dict,
     e.g. from :func:`scope_column`), and a line on why where one of ``columns`` differs from the release."""
-    table = {"paper (text)": {k: PAPER_STATED.get(k, "not stated") for k in ROWS},
-             "release (code)": release_column(scope), **columns}
-    frame = pd.DataFrame({name: {ROWS[k]: _show(values.get(k)) for k in ROWS} for name, values in table.items()})
+    table = {
+        "paper (text)": {k: PAPER_STATED.get(k, "not stated") for k in ROWS},
+        "release (code)": release_column(scope),
+        **columns,
+    }
+    frame = pd.DataFrame(
+        {
+            name: {ROWS[k]: _show(values.get(k)) for k in ROWS}
+            for name, values in table.items()
+        }
+    )
     differs = frame[list(columns)].ne(frame["release (code)"], axis=0).any(axis=1)
-    frame["why ours differs"] = [WHY.get(k, "") if differs[ROWS[k]] else "" for k in ROWS]
+    frame["why ours differs"] = [
+        WHY.get(k, "") if differs[ROWS[k]] else "" for k in ROWS
+    ]
     return frame.rename_axis(f"{scope}: setting")
 
 

@@ -13,12 +13,23 @@ or with "spread out" (substance). Two tools separate them:
 
 Example::
 
-    probe = turn_ending_probe(model, tokenizer, BIOGRAPHY_PROMPT, ["Ada Obi", "Lee Chan"])
+    probe = turn_ending_probe(
+        model, tokenizer, BIOGRAPHY_PROMPT, ["Ada Obi", "Lee Chan"]
+    )
     probe[["p_end_of_turn", "p_newline"]].mean()
-    texts = sample(model, tokenizer, BIOGRAPHY_PROMPT, n=60, max_new_tokens=BIOGRAPHY_TOKENS,
-                   response_prefix="{", closing_fields=6)
-    biography_format(texts)          # share stopping after one field, coverage of each attribute
+    texts = sample(
+        model,
+        tokenizer,
+        BIOGRAPHY_PROMPT,
+        n=60,
+        max_new_tokens=BIOGRAPHY_TOKENS,
+        response_prefix="{",
+        closing_fields=6,
+    )
+    # share stopping after one field, coverage of each attribute
+    biography_format(texts)
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -29,8 +40,11 @@ from .encoding import encode_prompt, vocabulary_texts
 from .sampling import answer_ends
 from .scoring import prompt_state
 
+
 @torch.no_grad()
-def turn_ending_probe(model, tokenizer, prompt: str, first_fields: list[str]) -> pd.DataFrame:
+def turn_ending_probe(
+    model, tokenizer, prompt: str, first_fields: list[str]
+) -> pd.DataFrame:
     """One row per first field ``f``: after ``prompt`` and the pre-filled answer ``{f}``, the exact
     next-token probability of ending the turn (``p_end_of_turn``), of a token that starts with a
     newline (``p_newline``: the next field's opening in the prompt's format), and the most likely
@@ -40,10 +54,18 @@ def turn_ending_probe(model, tokenizer, prompt: str, first_fields: list[str]) ->
     ends = sorted(answer_ends(tokenizer))
     rows = []
     for field in first_fields:
-        logprobs, _ = prompt_state(model, encode_prompt(tokenizer, prompt, "{" + field + "}"))
-        probs = logprobs.exp().cpu()[:len(texts)]
-        rows.append({"first_field": field, "p_end_of_turn": float(probs[ends].sum()),
-                     "p_newline": float(probs[newline[:len(probs)]].sum()), "top_token": texts[int(probs.argmax())]})
+        logprobs, _ = prompt_state(
+            model, encode_prompt(tokenizer, prompt, "{" + field + "}")
+        )
+        probs = logprobs.exp().cpu()[: len(texts)]
+        rows.append(
+            {
+                "first_field": field,
+                "p_end_of_turn": float(probs[ends].sum()),
+                "p_newline": float(probs[newline[: len(probs)]].sum()),
+                "top_token": texts[int(probs.argmax())],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -54,7 +76,13 @@ def biography_format(texts: list[str]) -> dict:
     place and birth year over all generations (:func:`~diffuse_utils.biographies.attribute_summary`:
     malformed ones give the fields they have)."""
     frame = parse_biographies(texts)
-    covered = attribute_summary(frame, ("first_name", "last_name", "birth_place", "birth_year"))["coverage"]
-    return {"n": len(texts), "one_field": float((frame["fields"] == 1).mean()),
-            "well_formed": float((frame["fields"] >= 6).mean()), "copies_example": float(frame["copies_example"].mean()),
-            **{f"{attribute}_coverage": int(value) for attribute, value in covered.items()}}
+    covered = attribute_summary(
+        frame, ("first_name", "last_name", "birth_place", "birth_year")
+    )["coverage"]
+    return {
+        "n": len(texts),
+        "one_field": float((frame["fields"] == 1).mean()),
+        "well_formed": float((frame["fields"] >= 6).mean()),
+        "copies_example": float(frame["copies_example"].mean()),
+        **{f"{attribute}_coverage": int(value) for attribute, value in covered.items()},
+    }

@@ -2,10 +2,11 @@
 
 Example::
 
-    entropy([0.5, 0.5])                      # 0.693... = ln 2
-    coverage(["a", "b", "a"])                # 2
-    kl_divergence([0.5, 0.5], [0.9, 0.1])    # 0.5108...
+    entropy([0.5, 0.5])  # 0.693... = ln 2
+    coverage(["a", "b", "a"])  # 2
+    kl_divergence([0.5, 0.5], [0.9, 0.1])  # 0.5108...
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -17,8 +18,17 @@ import pandas as pd
 
 def _probabilities(p) -> np.ndarray:
     p = np.asarray(p, dtype=float)
-    if p.ndim != 1 or p.size == 0 or (p < 0).any() or not np.isfinite(p).all() or p.sum() <= 0:
-        raise ValueError("expected a non-empty 1-D array of finite, non-negative numbers with a positive sum")
+    if (
+        p.ndim != 1
+        or p.size == 0
+        or (p < 0).any()
+        or not np.isfinite(p).all()
+        or p.sum() <= 0
+    ):
+        raise ValueError(
+            "expected a non-empty 1-D array of finite, non-negative numbers with a "
+            "positive sum"
+        )
     return p / p.sum()
 
 
@@ -34,7 +44,9 @@ def empirical_distribution(samples: Iterable) -> pd.Series:
     counts = Counter(s for s in samples if s is not None)
     if not counts:
         return pd.Series(dtype=float, name="probability")
-    series = pd.Series(counts, name="probability").sort_values(ascending=False, kind="stable")
+    series = pd.Series(counts, name="probability").sort_values(
+        ascending=False, kind="stable"
+    )
     return series / series.sum()
 
 
@@ -53,14 +65,18 @@ def kl_divergence(p, q) -> float:
     """``KL(p || q) = sum p log(p / q)`` in nats; ``inf`` where ``q`` is 0 and ``p`` is not."""
     p, q = _probabilities(p), _probabilities(q)
     if p.shape != q.shape:
-        raise ValueError(f"p and q must have the same length; got {p.size} and {q.size}")
+        raise ValueError(
+            f"p and q must have the same length; got {p.size} and {q.size}"
+        )
     support = p > 0
     if (q[support] == 0).any():
         return float("inf")
     return float((p[support] * np.log(p[support] / q[support])).sum())
 
 
-def kl_from_samples(p_star: pd.Series, samples: Iterable, smoothing: float = 0.0) -> float:
+def kl_from_samples(
+    p_star: pd.Series, samples: Iterable, smoothing: float = 0.0
+) -> float:
     """``KL(p* || p_hat)`` where ``p_hat`` counts ``samples`` over the index of ``p_star``.
 
     Samples outside the index are ignored (they are invalid outputs: report them with
@@ -86,7 +102,9 @@ def top_k_table(samples: Iterable, k: int = 5) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["value", "count", "share"])
 
 
-def multinomial_band(probabilities, n: int, level: float = 0.95, draws: int = 4000, seed: int = 0) -> pd.DataFrame:
+def multinomial_band(
+    probabilities, n: int, level: float = 0.95, draws: int = 4000, seed: int = 0
+) -> pd.DataFrame:
     """Central ``level`` interval of each outcome's count in ``n`` draws from ``probabilities``.
 
     probabilities: Series over outcomes (may sum to < 1: the rest is "other"). Simulated, so it
@@ -94,10 +112,18 @@ def multinomial_band(probabilities, n: int, level: float = 0.95, draws: int = 40
     """
     p = np.asarray(probabilities, dtype=float)
     full = np.append(p, max(0.0, 1.0 - p.sum()))
-    counts = np.random.default_rng(seed).multinomial(n, full / full.sum(), size=draws)[:, :-1]
+    counts = np.random.default_rng(seed).multinomial(n, full / full.sum(), size=draws)[
+        :, :-1
+    ]
     tail = (1 - level) / 2
-    return pd.DataFrame({"expected": n * p, "low": np.quantile(counts, tail, axis=0),
-                         "high": np.quantile(counts, 1 - tail, axis=0)}, index=getattr(probabilities, "index", None))
+    return pd.DataFrame(
+        {
+            "expected": n * p,
+            "low": np.quantile(counts, tail, axis=0),
+            "high": np.quantile(counts, 1 - tail, axis=0),
+        },
+        index=getattr(probabilities, "index", None),
+    )
 
 
 def proportion_change(after, before, n: int):

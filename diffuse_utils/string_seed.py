@@ -11,9 +11,10 @@ answer after it, is a failure and counts as an invalid answer.
 Example::
 
     prompt = seed_prompt(RNG_PROMPT, options=[str(i) for i in range(1, 11)])
-    parse_seeded("[ab1] so {7}")                   # ('ab1', '7')
-    implied_answer("ab1", ["1", "2", "3"])          # '2': (97 + 98 + 49) % 3 == 1, position 1
+    parse_seeded("[ab1] so {7}")  # ('ab1', '7')
+    implied_answer("ab1", ["1", "2", "3"])  # '2': (97 + 98 + 49) % 3 == 1, position 1
 """
+
 from __future__ import annotations
 
 import re
@@ -22,27 +23,43 @@ import numpy as np
 
 from .answers import braced_spans
 
-SEED_LENGTH = 8   # characters the model is asked to write
-SEEDED_ANSWER_TOKENS = 64   # cut-off for the string, the working and the braced answer
+SEED_LENGTH = 8  # characters the model is asked to write
+SEEDED_ANSWER_TOKENS = 64  # cut-off for the string, the working and the braced answer
 _STRING = re.compile(r"\[([^\[\]\n]+)\]")
 
-_START = "\n\nBefore you answer, make your own randomness: write a random string of {length} letters and digits between square brackets. "
-_RULE = ("Then derive your answer from the string: add up the character codes (ASCII) of its characters, divide the "
-         "sum by {n} and take the remainder r; your answer is the option at position r, counting from 0, in this "
-         "list: {options}. ")
-_OPEN = "Then let the string choose your answer, so that a different string would give a different answer. "
+_START = (
+    "\n\nBefore you answer, make your own randomness: write a random string of "
+    "{length} letters and digits between square brackets. "
+)
+_RULE = (
+    "Then derive your answer from the string: add up the character codes (ASCII) of "
+    "its characters, divide the sum by {n} and take the remainder r; your answer is "
+    "the option at position r, counting from 0, in this list: {options}. "
+)
+_OPEN = (
+    "Then let the string choose your answer, so that a different string would "
+    "give a different answer. "
+)
 _END = "Write the string first, then only the answer between curly braces."
 
 
-def seed_prompt(prompt: str, options: list[str] | None = None, length: int = SEED_LENGTH) -> str:
+def seed_prompt(
+    prompt: str, options: list[str] | None = None, length: int = SEED_LENGTH
+) -> str:
     """The task prompt with the String Seed of Thought instruction appended: the rule over ``options``
     (in this order) when given, otherwise the open form."""
     if length < 1:
         raise ValueError(f"length must be at least 1 character, got {length}")
     if options is not None and len(options) < 2:
-        raise ValueError(f"a rule needs at least two options to choose from, got {options!r}; pass options=None "
-                         "for the open form")
-    rule = _OPEN if options is None else _RULE.format(n=len(options), options=", ".join(options))
+        raise ValueError(
+            f"a rule needs at least two options to choose from, got {options!r}; "
+            "pass options=None for the open form"
+        )
+    rule = (
+        _OPEN
+        if options is None
+        else _RULE.format(n=len(options), options=", ".join(options))
+    )
     return prompt + _START.format(length=length) + rule + _END
 
 
@@ -54,7 +71,7 @@ def parse_seeded(text: str) -> tuple[str | None, str | None]:
     match = _STRING.search(text)
     if match is None:
         return None, None
-    after = braced_spans(text[match.end():])
+    after = braced_spans(text[match.end() :])
     return match.group(1), (after[-1].strip() if after else None)
 
 
@@ -75,11 +92,24 @@ def seeded_figures(texts: list[str], canonical, options: list[str] | None) -> di
     an answer that ignored its string would match on average (``1 / len(options)``)."""
     parsed = [parse_seeded(t) for t in texts]
     answers = [answer for _, answer in parsed]
-    figures = {"answers": answers, "seed_failure": float(np.mean([a is None for a in answers])),
-               "seed_consistency": np.nan, "seed_checked": 0, "seed_chance": np.nan}
+    figures = {
+        "answers": answers,
+        "seed_failure": float(np.mean([a is None for a in answers])),
+        "seed_consistency": np.nan,
+        "seed_checked": 0,
+        "seed_chance": np.nan,
+    }
     if options is not None:
-        checked = [(canonical(a), implied_answer(s, options)) for s, a in parsed
-                   if a is not None and canonical(a) is not None]
-        figures.update(seed_checked=len(checked), seed_chance=1 / len(options),
-                       seed_consistency=float(np.mean([a == b for a, b in checked])) if checked else np.nan)
+        checked = [
+            (canonical(a), implied_answer(s, options))
+            for s, a in parsed
+            if a is not None and canonical(a) is not None
+        ]
+        figures.update(
+            seed_checked=len(checked),
+            seed_chance=1 / len(options),
+            seed_consistency=float(np.mean([a == b for a, b in checked]))
+            if checked
+            else np.nan,
+        )
     return figures
