@@ -1,30 +1,34 @@
-"""diffuse_utils: the code behind the book "Forcing Diffuse Distributions out of Language Models".
+"""diffuse_utils: the code behind the book "Forcing Diffuse Distributions out of
+Language Models".
 
 Modules, one concern each:
 
-- loading and tasks: ``models`` (loading), ``tasks`` (prompt + targets + weights), ``data``
-  (natural distributions: SSA names), ``suite`` (the six task families of Section 5);
-- scoring: ``encoding`` (chat templates, prefix-free targets), ``tries`` (targets as tries, rows
-  and passes planned), ``packing`` (the packed forward: each shared token prefix run once),
-  ``scoring`` (exact target log-probs), ``token_targets`` (the per-token form of the loss);
+- loading and tasks: ``models`` (loading), ``tasks`` (prompt + targets + weights),
+  ``data`` (natural distributions: SSA names), ``suite`` (the six task families of
+  Section 5);
+- scoring: ``encoding`` (chat templates, prefix-free targets), ``tries`` (targets as
+  tries, rows and passes planned), ``packing`` (the packed forward: each shared token
+  prefix run once), ``scoring`` (exact target log-probs), ``token_targets`` (the
+  per-token form of the loss);
 - sampling: ``decoding`` (``SampleSettings``, answer lengths, temperature/top-p/min-p),
   ``kvcache`` (the sampler's preallocated cache), ``sampling``;
-- reading answers: ``answers`` (braces, canonical forms, valid answers, the diversity figures),
-  ``metrics``;
-- tuning: ``schedule`` (``TuneSettings``, the order of updates), ``tuning`` (loss, LoRA, loop,
-  ``adapter``), ``diagnostics`` (exact L = H + KL - log M, memorization), ``fidelity`` (the
-  book's settings beside the paper's and the release's);
-- experiments: ``artifacts`` (adapters, generations and measurements cached by their settings),
-  ``evaluation`` (held-out evaluation, leave-one-out), ``baselines`` (decoding knobs, Verbalized
-  Sampling), ``string_seed`` (String Seed of Thought), ``utility`` (greedy QA, an exact
-  knowledge probe, perplexity), ``ablation`` (chapter 7: doses, threshold crossings, the
-  defaults rule), ``format_probes`` (ending the turn: format against substance),
-  ``biographies`` (Section 6) and ``places`` (offline geocoding, world outline);
-- the book's pages: ``plots``, ``widgets`` (controls over results a chapter has, with static
-  fallbacks), ``report`` (glue, paper tables, the package's code shown on pages).
+- reading answers: ``answers`` (braces, canonical forms, valid answers, the diversity
+  figures), ``metrics``;
+- tuning: ``schedule`` (``TuneSettings``, the order of updates), ``tuning`` (loss, LoRA,
+  loop, ``adapter``), ``diagnostics`` (exact L = H + KL - log M, memorization),
+  ``fidelity`` (the book's settings beside the paper's and the release's);
+- experiments: ``artifacts`` (adapters, generations and measurements cached by their
+  settings), ``evaluation`` (held-out evaluation, leave-one-out), ``baselines``
+  (decoding knobs, Verbalized Sampling), ``string_seed`` (String Seed of Thought),
+  ``utility`` (greedy QA, an exact knowledge probe, perplexity), ``ablation`` (chapter
+  7: doses, threshold crossings, the defaults rule), ``format_probes`` (ending the turn:
+  format against substance), ``biographies`` (Section 6) and ``places`` (offline
+  geocoding, world outline);
+- the book's pages: ``plots``, ``widgets`` (controls over results a chapter has, with
+  static fallbacks), ``report`` (glue, paper tables, the package's code shown on pages).
 
-What the notebooks call is exported here (``du.X``); the rest is reached through its module
-(``from diffuse_utils import biographies``).
+What the notebooks call is exported here (``du.X``); the rest is reached through its
+module (``from diffuse_utils import biographies``).
 """
 
 # modules the book reaches as du.baselines, ...

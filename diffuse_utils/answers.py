@@ -1,11 +1,13 @@
-"""What counts as a valid answer: braces, canonical forms, and the diversity of valid answers.
+"""What counts as a valid answer: braces, canonical forms, and the diversity of valid
+answers.
 
 Every chapter reads an answer the same way: the content of the first ``{...}`` of a
 generation (:func:`parse_braces`), compared case-, space- and punctuation-insensitively
 (:func:`normalize_answer`) with the valid answers, which map it to their canonical form
-(:func:`canonicalizer`, or a task family's ``canonical``). A copy of a placeholder of the
-prompt (``{name}`` in "like this: {name}") is not an answer, even where "Name" is a name.
-:func:`answer_figures` gives the figures every chapter reports, under one set of names.
+(:func:`canonicalizer`, or a task family's ``canonical``). A copy of a placeholder of
+the prompt (``{name}`` in "like this: {name}") is not an answer, even where "Name" is a
+name. :func:`answer_figures` gives the figures every chapter reports, under one set of
+names.
 
 Example::
 
@@ -40,7 +42,8 @@ FIGURES = (
 
 
 def braced_spans(text: str) -> list[str]:
-    """Every ``{...}`` content in ``text``: ``braced_spans("like this: {name}.") -> ['name']``."""
+    """Every ``{...}`` content in ``text``:
+    ``braced_spans("like this: {name}.") -> ['name']``."""
     return _BRACES.findall(text)
 
 
@@ -56,7 +59,8 @@ def parse_braces(text: str) -> str | None:
 def normalize_answer(text: str) -> str:
     """Case-, space- and punctuation-insensitive form used to compare answers.
 
-    ``'  June 3rd. '`` -> ``'june 3'``; ``'Bosnia-and-Herzegovina'`` -> ``'bosnia and herzegovina'``.
+    ``'  June 3rd. '`` -> ``'june 3'``; ``'Bosnia-and-Herzegovina'`` ->
+    ``'bosnia and herzegovina'``.
     """
     text = text.strip().strip(".!'\"").replace("-", " ").replace("_", " ").casefold()
     text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", r"\1", text)
@@ -64,8 +68,9 @@ def normalize_answer(text: str) -> str:
 
 
 def canonicalizer(valid_answers) -> Callable[[str | None], str | None]:
-    """A function mapping an answer to its valid form in ``valid_answers`` (case, spacing and
-    ordinal suffixes ignored), or to ``None``. Example: ``canonicalizer(['7'])(' 7 ') == '7'``."""
+    """A function mapping an answer to its valid form in ``valid_answers`` (case,
+    spacing and ordinal suffixes ignored), or to ``None``. Example:
+    ``canonicalizer(['7'])(' 7 ') == '7'``."""
     lookup = {normalize_answer(v): v for v in valid_answers}
     return lambda answer: (
         None if answer is None else lookup.get(normalize_answer(answer))
@@ -75,8 +80,9 @@ def canonicalizer(valid_answers) -> Callable[[str | None], str | None]:
 def valid_answers(parsed: list, canonical=None, prompt: str = "") -> list[str | None]:
     """The canonical form of each parsed answer, ``None`` where it is not valid.
 
-    canonical: answer -> valid form or ``None`` (e.g. ``TaskFamily.canonical``), or a collection
-    of valid answers (:func:`canonicalizer`), or ``None``: every parsed answer is valid as it is.
+    canonical: answer -> valid form or ``None`` (e.g. ``TaskFamily.canonical``), or a
+    collection of valid answers (:func:`canonicalizer`), or ``None``: every parsed
+    answer is valid as it is.
     prompt: its braced placeholders (``{name}``) are not answers."""
     if canonical is not None and not callable(canonical):
         canonical = canonicalizer(canonical)
@@ -100,13 +106,15 @@ def answer_figures(
 ) -> dict:
     """Diversity of answers, junk excluded: the figures of :data:`FIGURES`.
 
-    parsed: the answers (``None`` where nothing parsed); canonical, prompt: as :func:`valid_answers`;
-    targets: the tuning targets. valid_rate: share of answers that are valid; entropy_valid,
-    coverage_valid: over valid answers (canonical form); outside_share: share of valid answers
-    that are not targets (NaN without targets); *_parsed: over everything parsed; answers,
-    rejected: the valid answers, and the parsed answers that were not valid (left out with
-    ``lists=False``: the numbers only, a row of a table).
-    Example: ``answer_figures(["a", "A", "zz", None], ["a"])`` -> valid_rate 0.5, coverage_valid 1.
+    parsed: the answers (``None`` where nothing parsed); canonical, prompt: as
+    :func:`valid_answers`;
+    targets: the tuning targets. valid_rate: share of answers that are valid;
+    entropy_valid, coverage_valid: over valid answers (canonical form); outside_share:
+    share of valid answers that are not targets (NaN without targets); *_parsed: over
+    everything parsed; answers, rejected: the valid answers, and the parsed answers that
+    were not valid (left out with ``lists=False``: the numbers only, a row of a table).
+    Example: ``answer_figures(["a", "A", "zz", None], ["a"])`` -> valid_rate 0.5,
+    coverage_valid 1.
     """
     if len(parsed) == 0:
         raise ValueError("figures of no answers are undefined")

@@ -1,11 +1,11 @@
-"""Expensive results saved under a folder keyed by their configuration, reused on re-run: adapters
-(:func:`cached_tune`), generations (:func:`cached_generations`) and measurements of a model
-(:func:`cached_measure`).
+"""Expensive results saved under a folder keyed by their configuration, reused on
+re-run: adapters (:func:`cached_tune`), generations (:func:`cached_generations`) and
+measurements of a model (:func:`cached_measure`).
 
 A key is a short hash of everything that determines the result (model, tasks,
-hyper-parameters, seed), never of settings that only change speed or memory (batch sizes,
-``tokens_per_pass``). Writes go through a ``.partial`` name renamed at the end, so an
-interrupted run leaves nothing half-written and is simply redone.
+hyper-parameters, seed), never of settings that only change speed or memory (batch
+sizes, ``tokens_per_pass``). Writes go through a ``.partial`` name renamed at the end,
+so an interrupted run leaves nothing half-written and is simply redone.
 
 Example::
 
@@ -37,7 +37,8 @@ from .tuning import load_adapter, save_adapter, tune
 
 
 def config_key(**config) -> str:
-    """12 hex digits identifying ``config`` (JSON-serializable values; order of keys ignored)."""
+    """12 hex digits identifying ``config`` (JSON-serializable values; order of keys
+    ignored)."""
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -49,10 +50,11 @@ def model_id(model) -> str:
 
 
 def adapter_fingerprint(model) -> str:
-    """``'base'`` for a plain model; for a PEFT model, 12 hex digits of a hash of its adapter
-    weights. Cache keys of generations include it, so a changed adapter is never served
-    the generations of an old one. A plain model that still holds LoRA layers (PEFT puts an
-    adapter *inside* the model it was loaded on) is refused: it would be cached as the base model."""
+    """``'base'`` for a plain model; for a PEFT model, 12 hex digits of a hash of its
+    adapter weights. Cache keys of generations include it, so a changed adapter is never
+    served the generations of an old one. A plain model that still holds LoRA layers
+    (PEFT puts an adapter *inside* the model it was loaded on) is refused: it would be
+    cached as the base model."""
     from peft import get_peft_model_state_dict
 
     if not isinstance(model, PeftModel):
@@ -92,18 +94,21 @@ def cached_tune(
     tokens_per_pass: int | None = None,
     **overrides,
 ):
-    """:func:`tune` unless an adapter with the same configuration is saved; then load it.
+    """:func:`tune` unless an adapter with the same configuration is saved; then load
+    it.
 
-    The configuration is the model (and, when tuning continues a ``PeftModel``, its adapter's
-    weights), the tasks and every field of the :class:`TuneSettings` (``settings`` with ``overrides``);
-    ``tokens_per_pass``, ``progress`` and the monitor do not change the adapter. A saved run is
-    reused by any caller, except one whose ``monitor`` asks for measurements its history lacks
-    (then the run is repeated with the monitor, and gives the same adapter).
-    Saves ``adapters/<names>-<key>/`` with the PEFT safetensors adapter, ``history.csv`` and
-    ``config.json``. Returns ``(peft_model, history)`` either way.
-    also_save_gammas: early-stop thresholds above ``early_stop_gamma``. The run passes each on
-    its way, and a run stopping there is the same run up to that point, so the adapter it has
-    there is saved under the key that threshold has: a sweep over thresholds tunes once.
+    The configuration is the model (and, when tuning continues a ``PeftModel``, its
+    adapter's weights), the tasks and every field of the :class:`TuneSettings`
+    (``settings`` with ``overrides``); ``tokens_per_pass``, ``progress`` and the monitor
+    do not change the adapter. A saved run is reused by any caller, except one whose
+    ``monitor`` asks for measurements its history lacks (then the run is repeated with
+    the monitor, and gives the same adapter).
+    Saves ``adapters/<names>-<key>/`` with the PEFT safetensors adapter, ``history.csv``
+    and ``config.json``. Returns ``(peft_model, history)`` either way.
+    also_save_gammas: early-stop thresholds above ``early_stop_gamma``. The run passes
+    each on its way, and a run stopping there is the same run up to that point, so the
+    adapter it has there is saved under the key that threshold has: a sweep over
+    thresholds tunes once.
     """
     settings = tune_settings(settings, **overrides)
     start_from = adapter_fingerprint(model)
@@ -151,7 +156,8 @@ def cached_tune(
 
 
 def _saved_with(folder: Path, monitor) -> bool:
-    """Whether ``folder`` holds a finished run whose history has what ``monitor`` measures."""
+    """Whether ``folder`` holds a finished run whose history has what ``monitor``
+    measures."""
     if not (folder / "adapter_model.safetensors").exists():
         return False
     saved = json.loads((folder / "config.json").read_text()).get("monitor")
@@ -177,7 +183,8 @@ def _adapter_folder(output_dir, model, tasks, settings, start_from: str) -> Path
 def _save_tuned(
     folder: Path, tuned, history, tasks, settings, monitor, seconds: float
 ) -> None:
-    """Write the adapter, ``history.csv`` and ``config.json`` through a ``.partial`` folder."""
+    """Write the adapter, ``history.csv`` and ``config.json`` through a ``.partial``
+    folder."""
     partial = folder.with_name(folder.name + ".partial")
     save_adapter(tuned, partial)
     history.to_csv(partial / "history.csv", index=False)
@@ -208,21 +215,23 @@ def cached_generations(
     progress: bool = True,
     **overrides,
 ):
-    """``(texts, seconds)``, one entry per prompt: ``n`` generations of each prompt (``n`` a
-    count, or one count per prompt) under ``settings`` (a :class:`SampleSettings`) with
-    ``overrides`` replaced, and the seconds they took; saved under ``output_dir/generations``
-    and reused.
+    """``(texts, seconds)``, one entry per prompt: ``n`` generations of each prompt
+    (``n`` a count, or one count per prompt) under ``settings`` (a
+    :class:`SampleSettings`) with ``overrides`` replaced, and the seconds they took;
+    saved under ``output_dir/generations`` and reused.
 
     The key is what determines the texts: the model, its adapter's weights
     (:func:`adapter_fingerprint`), the prompt, the dtype, the sampler's ``DECODING`` and
-    :meth:`SampleSettings.key` (seed, ``max_new_tokens`` and the settings that differ from
-    their defaults, so keys made before a setting existed still match). ``label`` names the
-    file (``base-<key>-n100.json``) but is not part of the key, and the first ``n`` of a larger
-    draw are that draw's start (``sampling.sample_uniforms``): a larger draw under any label
-    serves, its seconds prorated. Prompts not cached are drawn together (rows of several
-    prompts share a batch) and saved one file per prompt, each with its share of the time by
-    number of generations; ``batch_size`` and ``progress`` change the speed only.
-    Example: ``cached_generations("artifacts", model, tok, [RNG_PROMPT], 100, label="base")``.
+    :meth:`SampleSettings.key` (seed, ``max_new_tokens`` and the settings that differ
+    from their defaults, so keys made before a setting existed still match). ``label``
+    names the file (``base-<key>-n100.json``) but is not part of the key, and the first
+    ``n`` of a larger draw are that draw's start (``sampling.sample_uniforms``): a
+    larger draw under any label serves, its seconds prorated. Prompts not cached are
+    drawn together (rows of several prompts share a batch) and saved one file per
+    prompt, each with its share of the time by number of generations; ``batch_size`` and
+    ``progress`` change the speed only.
+    Example:
+    ``cached_generations("artifacts", model, tok, [RNG_PROMPT], 100, label="base")``.
     """
     settings = sample_settings(settings, **overrides)
     counts = list(n) if isinstance(n, (list, tuple)) else [int(n)] * len(prompts)
@@ -250,7 +259,8 @@ def cached_generations(
 
 
 def generation_key(model, prompt: str, settings: SampleSettings) -> dict:
-    """What determines the generations of ``model`` for ``prompt`` under ``settings``."""
+    """What determines the generations of ``model`` for ``prompt`` under
+    ``settings``."""
     return dict(
         model=model_id(model),
         adapter=adapter_fingerprint(model),
@@ -262,8 +272,9 @@ def generation_key(model, prompt: str, settings: SampleSettings) -> dict:
 
 
 def _saved_prefix(output_dir, n: int, key: dict):
-    """``(texts, seconds)``: the first ``n`` texts saved under ``key`` by a draw of at least ``n``,
-    under any label, its seconds prorated (``n / len``); ``None`` if there is none."""
+    """``(texts, seconds)``: the first ``n`` texts saved under ``key`` by a draw of at
+    least ``n``, under any label, its seconds prorated (``n / len``); ``None`` if there
+    is none."""
     sizes = {
         candidate: candidate.stem.rsplit("-n", 1)[1]
         for candidate in (Path(output_dir) / "generations").glob(
@@ -283,10 +294,12 @@ def _saved_prefix(output_dir, n: int, key: dict):
 
 
 def cached_measure(output_dir, model, name: str, compute, **key):
-    """``compute()`` (JSON-serializable), saved as ``measures/<name>-<key>.json`` under ``output_dir``
-    and reused while the model, its adapter's weights (:func:`adapter_fingerprint`), ``name`` and
-    ``key`` are the same: a measurement of an adapter, like the utility probes or an exact probe.
-    Example: ``cached_measure("artifacts", tuned, "utility", lambda: probe.measure(tuned, tok), **probe.key())``."""
+    """``compute()`` (JSON-serializable), saved as ``measures/<name>-<key>.json`` under
+    ``output_dir`` and reused while the model, its adapter's weights
+    (:func:`adapter_fingerprint`), ``name`` and ``key`` are the same: a measurement of
+    an adapter, like the utility probes or an exact probe.
+    Example: ``cached_measure("artifacts", tuned, "utility", lambda:
+    probe.measure(tuned, tok), **probe.key())``."""
     config = dict(
         model=model_id(model), adapter=adapter_fingerprint(model), name=name, **key
     )
@@ -299,7 +312,8 @@ def cached_measure(output_dir, model, name: str, compute, **key):
 
 
 def _json_value(value):
-    """NumPy scalars as the Python numbers they hold; anything else JSON cannot write as its text."""
+    """NumPy scalars as the Python numbers they hold; anything else JSON cannot write as
+    its text."""
     return (
         value.item()
         if hasattr(value, "item") and getattr(value, "ndim", None) == 0
@@ -308,8 +322,8 @@ def _json_value(value):
 
 
 def _write_result(path: Path, config: dict, result, seconds: float) -> None:
-    """Write ``{config, result, seconds}`` to ``path`` through a ``.partial`` file (an interrupted
-    run leaves nothing half-written)."""
+    """Write ``{config, result, seconds}`` to ``path`` through a ``.partial`` file (an
+    interrupted run leaves nothing half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.write_text(

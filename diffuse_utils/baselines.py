@@ -1,13 +1,13 @@
-"""Alternatives to tuning: decoding knobs, Verbalized Sampling and String Seed of Thought, measured
-like the tuned model.
+"""Alternatives to tuning: decoding knobs, Verbalized Sampling and String Seed of
+Thought, measured like the tuned model.
 
-Decoding settings (temperature, top-p, min-p) change how the *same* model is sampled; they can
-be scored exactly too (``target_logprobs(..., temperature, top_p, min_p)``). Verbalized
-Sampling (Zhang et al., 2025) is a prompting method: ask the model to *list* ``k`` candidate
-answers with probabilities, then draw one answer from its own list. A list that cannot be
-parsed is a failure and counts as an invalid answer. String Seed of Thought (Misaki and Akiba,
-2026; prompt and parser in :mod:`string_seed`) asks for a random string first and an answer derived
-from it; ``Method.seeded(8)`` runs it.
+Decoding settings (temperature, top-p, min-p) change how the *same* model is sampled;
+they can be scored exactly too (``target_logprobs(..., temperature, top_p, min_p)``).
+Verbalized Sampling (Zhang et al., 2025) is a prompting method: ask the model to *list*
+``k`` candidate answers with probabilities, then draw one answer from its own list. A
+list that cannot be parsed is a failure and counts as an invalid answer. String Seed of
+Thought (Misaki and Akiba, 2026; prompt and parser in :mod:`string_seed`) asks for a
+random string first and an answer derived from it; ``Method.seeded(8)`` runs it.
 
 Example::
 
@@ -61,9 +61,11 @@ def decoding_settings(method: str) -> dict:
 class Method:
     """One way of asking for diverse answers, as :func:`compare_probes` runs it.
 
-    name: its label in tables; settings: how its texts are sampled (:class:`SampleSettings`);
-    verbalized_k: Verbalized Sampling, with this many candidates listed; seed_length: String
-    Seed of Thought, with a random string of this many characters (at most one of the two).
+    name: its label in tables; settings: how its texts are sampled
+    (:class:`SampleSettings`);
+    verbalized_k: Verbalized Sampling, with this many candidates listed; seed_length:
+    String Seed of Thought, with a random string of this many characters (at most one of
+    the two).
     Example: ``Method.decoding("min-p 0.1, temperature 2", SampleSettings(seed=1))``.
     """
 
@@ -88,7 +90,8 @@ class Method:
 
     @classmethod
     def decoding(cls, name: str, settings: SampleSettings | None = None) -> "Method":
-        """The named decoding setting of :data:`DECODING_METHODS` on top of ``settings``."""
+        """The named decoding setting of :data:`DECODING_METHODS` on top of
+        ``settings``."""
         return cls(
             name, replace(settings or SampleSettings(), **decoding_settings(name))
         )
@@ -97,7 +100,8 @@ class Method:
     def verbalized(
         cls, k: int, seed: int = 0, max_new_tokens: int = VERBALIZED_ANSWER_TOKENS
     ) -> "Method":
-        """Verbalized Sampling with ``k`` candidates, its lists sampled at temperature 1."""
+        """Verbalized Sampling with ``k`` candidates, its lists sampled at temperature
+        1."""
         return cls(
             "Verbalized Sampling",
             SampleSettings(max_new_tokens=max_new_tokens, seed=seed),
@@ -108,7 +112,8 @@ class Method:
     def seeded(
         cls, length: int, seed: int = 0, max_new_tokens: int = SEEDED_ANSWER_TOKENS
     ) -> "Method":
-        """String Seed of Thought with a random string of ``length`` characters, at temperature 1."""
+        """String Seed of Thought with a random string of ``length`` characters, at
+        temperature 1."""
         return cls(
             "String Seed of Thought",
             SampleSettings(max_new_tokens=max_new_tokens, seed=seed),
@@ -133,17 +138,19 @@ _LINE = re.compile(r"\{([^{}]+)\}\s*[:=\-]?\s*\(?\s*([0-9]*\.?[0-9]+)\s*(%?)")
 
 
 def verbalized_prompt(prompt: str, k: int = 5) -> str:
-    """The task prompt with the Verbalized Sampling instruction appended (``k`` candidates)."""
+    """The task prompt with the Verbalized Sampling instruction appended (``k``
+    candidates)."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     return prompt + VERBALIZED_INSTRUCTION.format(k=k)
 
 
 def parse_verbalized(text: str) -> dict[str, float] | None:
-    """Candidates and their probabilities, normalized to sum to 1; ``None`` if no line parses.
+    """Candidates and their probabilities, normalized to sum to 1; ``None`` if no line
+    parses.
 
-    Accepts ``{x}: 0.2``, ``{x} - 20%``, ``{x} (0.2)``. A candidate listed twice keeps the sum.
-    Probabilities that are all zero become uniform over the candidates.
+    Accepts ``{x}: 0.2``, ``{x} - 20%``, ``{x} (0.2)``. A candidate listed twice keeps
+    the sum. Probabilities that are all zero become uniform over the candidates.
     """
     weights: dict[str, float] = {}
     for answer, number, percent in _LINE.findall(text):
@@ -158,7 +165,8 @@ def parse_verbalized(text: str) -> dict[str, float] | None:
 
 
 def draw_from_lists(texts: list[str], seed: int = 0) -> list[str | None]:
-    """One answer per generated list, drawn from the list's own probabilities (``None``: no list)."""
+    """One answer per generated list, drawn from the list's own probabilities (``None``:
+    no list)."""
     rng = np.random.default_rng(seed)
     answers = []
     for text in texts:
@@ -174,9 +182,10 @@ def draw_from_lists(texts: list[str], seed: int = 0) -> list[str | None]:
 
 
 def verbalized_distribution(texts: list[str], canonical) -> dict[str, float]:
-    """The distribution Verbalized Sampling draws from, given these lists: the mean over lists of
-    each list's probabilities, on valid answers only (``canonical(answer)`` -> valid form or None).
-    A list that does not parse contributes its whole mass to "invalid" (missing from the result)."""
+    """The distribution Verbalized Sampling draws from, given these lists: the mean over
+    lists of each list's probabilities, on valid answers only (``canonical(answer)`` ->
+    valid form or None). A list that does not parse contributes its whole mass to
+    "invalid" (missing from the result)."""
     mass: dict[str, float] = {}
     for text in texts:
         for answer, p in (parse_verbalized(text) or {}).items():
@@ -190,9 +199,11 @@ def verbalized_distribution(texts: list[str], canonical) -> dict[str, float]:
 class Probe:
     """One prompt on which methods are compared.
 
-    task: the group it is reported under (``'RNG'``, ``'COUNTRIES'``); name: its own name;
-    canonical: answer -> valid form or ``None``; targets: the tuning targets (uniform ``p*``
-    for KL); enumerable: whether ``targets`` are all the valid answers, so KL is defined.
+    task: the group it is reported under (``'RNG'``, ``'COUNTRIES'``); name: its own
+    name;
+    canonical: answer -> valid form or ``None``; targets: the tuning targets (uniform
+    ``p*`` for KL); enumerable: whether ``targets`` are all the valid answers, so KL is
+    defined.
     """
 
     task: str
@@ -207,8 +218,9 @@ class Probe:
 
 
 def build_probes(rng: Task, names: Task, suite: list) -> list[Probe]:
-    """RNG and BABYNAMES on their own prompts (the ones chapter 3 tuned on) and, for every
-    sub-task of the suite, its first held-out prompt (never tuned on, even in chapter 4's ID run)."""
+    """RNG and BABYNAMES on their own prompts (the ones chapter 3 tuned on) and, for
+    every sub-task of the suite, its first held-out prompt (never tuned on, even in
+    chapter 4's ID run)."""
     from .suite import load_family
 
     babynames = load_family("babynames")
@@ -256,18 +268,19 @@ def compare_probes(
     batch_size: int = 100,
     tokens_per_pass: int = TOKENS_PER_PASS,
 ) -> list[dict]:
-    """Diversity, validity (``answers.answer_figures``) and (where enumerable) KL(uniform || model)
-    of one :class:`Method` on each probe.
+    """Diversity, validity (``answers.answer_figures``) and (where enumerable)
+    KL(uniform || model) of one :class:`Method` on each probe.
 
     Decoding methods and the tuned model: ``counts[k]`` generations of probe ``k`` under
-    ``method.settings`` (cached, ``artifacts.cached_generations``: probes not cached are sampled
-    together), and the exact distribution over the targets under the same decoding
-    (``tokens_per_pass``: its memory). Verbalized Sampling: generated lists, one answer drawn
-    from each; ``list_failure`` is the share of lists that did not parse, and KL uses the lists'
-    average distribution. String Seed of Thought (:mod:`string_seed`): a random string, then
-    the answer; the rule lists the targets of enumerable probes. ``seed_failure``,
-    ``seed_consistency`` as in ``string_seed.seeded_figures``; KL is that of the sampled valid
-    answers (infinite while a target was never drawn: the answer cannot be scored exactly).
+    ``method.settings`` (cached, ``artifacts.cached_generations``: probes not cached are
+    sampled together), and the exact distribution over the targets under the same
+    decoding (``tokens_per_pass``: its memory). Verbalized Sampling: generated lists,
+    one answer drawn from each; ``list_failure`` is the share of lists that did not
+    parse, and KL uses the lists' average distribution. String Seed of Thought
+    (:mod:`string_seed`): a random string, then the answer; the rule lists the targets
+    of enumerable probes. ``seed_failure``, ``seed_consistency`` as in
+    ``string_seed.seeded_figures``; KL is that of the sampled valid answers (infinite
+    while a target was never drawn: the answer cannot be scored exactly).
     """
     prompts = [method.prompt(probe) for probe in probes]
     drawn, _ = cached_generations(
@@ -289,14 +302,16 @@ def compare_probes(
 
 
 def _options(probe: Probe) -> list[str] | None:
-    """The options String Seed of Thought's rule lists: the targets where they are all the valid answers."""
+    """The options String Seed of Thought's rule lists: the targets where they are all
+    the valid answers."""
     return probe.targets if probe.enumerable else None
 
 
 def _method_row(
     model, tokenizer, probe: Probe, method: Method, texts: list[str], scoring: dict
 ) -> dict:
-    """The figures of one probe's generations under one method (see :func:`compare_probes`);
+    """The figures of one probe's generations under one method (see
+    :func:`compare_probes`);
     scoring: the decoding and ``tokens_per_pass`` of exact scoring."""
     kind, seed = method.kind, method.settings.seed
     row = {

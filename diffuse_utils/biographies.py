@@ -1,25 +1,27 @@
-"""Synthetic biographies (the paper's Section 6): the prompt, parsing, per-attribute diversity.
+"""Synthetic biographies (the paper's Section 6): the prompt, parsing, per-attribute
+diversity.
 
 The prompt of Table 3 asks for six fields, each between braces: name, gender, date of
 birth, place of birth, profession, one sentence of accomplishments. A generation is
-*well-formed* when it has at least six braced fields. Fields are read in order (the first
-six at most), and each attribute is checked on its own (a gender must be Female/Male/
-Non-binary, a birth date must contain a year, a place must read "City, Country").
-Nothing is dropped silently: every generation keeps a row, with ``problem`` saying why it
-is not well-formed, and a malformed one still gives the attributes of the fields it has.
+*well-formed* when it has at least six braced fields. Fields are read in order (the
+first six at most), and each attribute is checked on its own (a gender must be
+Female/Male/Non-binary, a birth date must contain a year, a place must read "City,
+Country"). Nothing is dropped silently: every generation keeps a row, with ``problem``
+saying why it is not well-formed, and a malformed one still gives the attributes of the
+fields it has.
 
-The Tuned-ID model of Section 6.2 is tuned on :func:`biography_task`: ~210 openings of
-a biography (the five categorical fields, then ``{`` for the accomplishments the model
-writes itself), built by ``scripts/build_tasks.py`` from faker names, GeoNames cities and
-BLS occupation titles.
+The Tuned-ID model of Section 6.2 is tuned on :func:`biography_task`: ~210 openings of a
+biography (the five categorical fields, then ``{`` for the accomplishments the model
+writes itself), built by ``scripts/build_tasks.py`` from faker names, GeoNames cities
+and BLS occupation titles.
 
 Example::
 
-    bios = parse_biographies(
-        [
-            "{Ada Obi}\\n{Female}\\n{May 2, 1931}\\n{Lagos, Nigeria}\\n{Nurse}\\n{Led clinics.}"
-        ]
+    text = (
+        "{Ada Obi}\\n{Female}\\n{May 2, 1931}\\n"
+        "{Lagos, Nigeria}\\n{Nurse}\\n{Led clinics.}"
     )
+    bios = parse_biographies([text])
     # ['Ada', 1931, 'Lagos, Nigeria']
     bios.loc[0, ["first_name", "birth_year", "birth_place"]].tolist()
     attribute_summary(bios)  # coverage and entropy per attribute
@@ -90,18 +92,21 @@ def _tidy(text: str) -> str:
 
 
 def canonical_gender(text: str) -> str | None:
-    """``'female'`` -> ``'Female'``; ``None`` for anything but Female/Male/Non-binary (and short forms)."""
+    """``'female'`` -> ``'Female'``; ``None`` for anything but Female/Male/Non-binary
+    (and short forms)."""
     return GENDERS.get(normalize_answer(text))
 
 
 def birth_year(text: str) -> int | None:
-    """The last four-digit year (1000-2099) in a date: ``'June 30, 1960'`` -> ``1960``."""
+    """The last four-digit year (1000-2099) in a date: ``'June 30, 1960'`` ->
+    ``1960``."""
     years = _YEAR.findall(text)
     return int(years[-1]) if years else None
 
 
 def split_place(text: str) -> tuple[str | None, str | None]:
-    """``'Cambridge, Massachusetts, USA'`` -> ``('Cambridge', 'USA')``: first and last comma-separated parts."""
+    """``'Cambridge, Massachusetts, USA'`` -> ``('Cambridge', 'USA')``: first and last
+    comma-separated parts."""
     parts = [_tidy(p) for p in text.split(",") if _tidy(p)]
     return (
         (parts[0], parts[-1]) if len(parts) > 1 else (parts[0] if parts else None, None)
@@ -111,9 +116,10 @@ def split_place(text: str) -> tuple[str | None, str | None]:
 def parse_biography(text: str) -> dict:
     """One generation -> its fields and attributes (``None`` where missing or invalid).
 
-    Fields are the braced spans in order; ``problem`` is ``None`` for a well-formed biography
-    (six or more), else why not (``'no braced fields'``, ``'3 of 6 fields'``). A malformed one
-    still gives the attributes of the fields it has: one that stops after ``{Ada Obi}`` has a name.
+    Fields are the braced spans in order; ``problem`` is ``None`` for a well-formed
+    biography (six or more), else why not (``'no braced fields'``, ``'3 of 6 fields'``).
+    A malformed one still gives the attributes of the fields it has: one that stops
+    after ``{Ada Obi}`` has a name.
     """
     spans = [_tidy(s) for s in braced_spans(text)]
     row = {
@@ -156,13 +162,15 @@ def parse_biographies(texts: list[str]) -> pd.DataFrame:
 
 
 def _keys(values: pd.Series) -> pd.Series:
-    """Comparable form of attribute values (case, spacing, punctuation ignored); missing dropped."""
+    """Comparable form of attribute values (case, spacing, punctuation ignored); missing
+    dropped."""
     return values.dropna().astype(str).map(normalize_answer)
 
 
 def attribute_summary(bios: pd.DataFrame, attributes=ATTRIBUTES) -> pd.DataFrame:
-    """Per attribute: how many generations gave a valid value, coverage (distinct values among
-    all generations, Eq. 4) and entropy (Eq. 3) of those values, case and spacing ignored."""
+    """Per attribute: how many generations gave a valid value, coverage (distinct values
+    among all generations, Eq. 4) and entropy (Eq. 3) of those values, case and spacing
+    ignored."""
     rows = {
         a: {
             "answered": int(bios[a].notna().sum()),
@@ -175,8 +183,8 @@ def attribute_summary(bios: pd.DataFrame, attributes=ATTRIBUTES) -> pd.DataFrame
 
 
 def top_values(values: pd.Series, k: int = 5) -> pd.DataFrame:
-    """The ``k`` most frequent values (case and spacing ignored), each shown in its most common
-    spelling, with counts: a row of the paper's Table 2."""
+    """The ``k`` most frequent values (case and spacing ignored), each shown in its most
+    common spelling, with counts: a row of the paper's Table 2."""
     present = values.dropna().astype(str)
     keys = present.map(normalize_answer)
     counts = keys.value_counts(sort=True).head(k)
@@ -185,10 +193,11 @@ def top_values(values: pd.Series, k: int = 5) -> pd.DataFrame:
 
 
 def unigram_diversity_at(texts: list[str], size: int, seed: int = 0) -> float:
-    """:func:`~diffuse_utils.metrics.unigram_diversity` of ``size`` texts drawn without replacement.
+    """:func:`~diffuse_utils.metrics.unigram_diversity` of ``size`` texts drawn without
+    replacement.
 
-    The ratio of distinct to all words falls as text is added, so models are compared on the
-    same number of texts; ``size`` must not exceed ``len(texts)``.
+    The ratio of distinct to all words falls as text is added, so models are compared on
+    the same number of texts; ``size`` must not exceed ``len(texts)``.
     """
     if not 0 < size <= len(texts):
         raise ValueError(
@@ -199,16 +208,19 @@ def unigram_diversity_at(texts: list[str], size: int, seed: int = 0) -> float:
 
 
 def biography_text(row) -> str:
-    """The six fields of a parsed biography joined by spaces (what 'whole biography' diversity counts)."""
+    """The six fields of a parsed biography joined by spaces (what 'whole biography'
+    diversity counts)."""
     # a DataFrame row holds NaN for a missing field
     return " ".join(str(row[f]) for f in FIELDS if pd.notna(row[f]))
 
 
 def biography_task(response_prefix: str = "") -> Task:
-    """The Tuned-ID targets: openings of a biography with balanced categorical attributes.
+    """The Tuned-ID targets: openings of a biography with balanced categorical
+    attributes.
 
-    Each target is the five categorical fields and the ``{`` that opens the accomplishments,
-    without an end of turn (``end_of_turn=False``): tuning shapes who the person is and leaves
-    the accomplishments to the model. ``response_prefix``: the same prefix used when sampling.
+    Each target is the five categorical fields and the ``{`` that opens the
+    accomplishments, without an end of turn (``end_of_turn=False``): tuning shapes who
+    the person is and leaves the accomplishments to the model. ``response_prefix``: the
+    same prefix used when sampling.
     """
     return replace(Task.load(TASK_FILE), response_prefix=response_prefix)

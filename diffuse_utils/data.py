@@ -34,7 +34,8 @@ def ssa_latest_year() -> int:
 
 
 def ssa_name_distribution(year: int | None = None) -> pd.Series:
-    """Share of US births per first name in ``year`` (default: the latest), both sexes pooled.
+    """Share of US births per first name in ``year`` (default: the latest), both sexes
+    pooled.
 
     Sorted from most to least common; sums to 1.
     """
@@ -51,12 +52,14 @@ def ssa_name_distribution(year: int | None = None) -> pd.Series:
 
 @lru_cache(maxsize=1)
 def ssa_known_names() -> frozenset[str]:
-    """Every first name the SSA recorded in any year: the reference set for a valid name."""
+    """Every first name the SSA recorded in any year: the reference set for a valid
+    name."""
     return frozenset(_babynames()["name"].unique())
 
 
 def sample_names(distribution: pd.Series, n: int, seed: int = 0) -> list[str]:
-    """Draw ``n`` names i.i.d. from ``distribution`` (a Series of probabilities), reproducibly."""
+    """Draw ``n`` names i.i.d. from ``distribution`` (a Series of probabilities),
+    reproducibly."""
     rng = np.random.default_rng(seed)
     return list(
         rng.choice(distribution.index.to_numpy(), size=n, p=distribution.to_numpy())
@@ -66,8 +69,9 @@ def sample_names(distribution: pd.Series, n: int, seed: int = 0) -> list[str]:
 def held_out_names(
     distribution: pd.Series, exclude: set, n: int, seed: int = 0
 ) -> list[str]:
-    """``n`` distinct names drawn from ``distribution`` (so as popular as its draws are), none in
-    ``exclude``, in the order first drawn: valid answers the tuned model never saw as targets."""
+    """``n`` distinct names drawn from ``distribution`` (so as popular as its draws
+    are), none in ``exclude``, in the order first drawn: valid answers the tuned model
+    never saw as targets."""
     rng, names = np.random.default_rng([seed, 1]), {}
     while len(names) < n:
         for name in rng.choice(
@@ -79,10 +83,12 @@ def held_out_names(
 
 
 def babynames_task(n_draws: int = 200, seed: int = 0, year: int | None = None):
-    """The paper's BABYNAMES tuning task: ``n_draws`` names drawn from the SSA distribution;
-    targets are the distinct names, weights their counts (the empirical distribution as ``p*``).
-    ``metadata['held_out']``: as many other SSA names, drawn from the same distribution, for the
-    memorization ratio of ``diagnostics`` (is the model learning the list or the distribution?)."""
+    """The paper's BABYNAMES tuning task: ``n_draws`` names drawn from the SSA
+    distribution; targets are the distinct names, weights their counts (the empirical
+    distribution as ``p*``).
+    ``metadata['held_out']``: as many other SSA names, drawn from the same distribution,
+    for the memorization ratio of ``diagnostics`` (is the model learning the list or the
+    distribution?)."""
     from collections import Counter
 
     from .tasks import BABYNAMES_PROMPT, Task

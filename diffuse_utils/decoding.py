@@ -1,11 +1,13 @@
 """The settings of a draw, and how a next-token distribution is shaped before sampling.
 
 :class:`SampleSettings` holds everything that determines a set of generations (its
-:meth:`~SampleSettings.key` is the generation cache's key); each kind of answer's length is
-defined once here (``SHORT_ANSWER_TOKENS``, ``LONG_ANSWER_TOKENS``, ``BIOGRAPHY_TOKENS``).
-:func:`warp_logits` (temperature, min-p, top-p) serves both the sampler and exact scoring, so the
-probability that :func:`~diffuse_utils.scoring.target_logprobs` assigns under a decoding setting
-is exactly the probability that :func:`~diffuse_utils.sampling.sample` draws that answer with it.
+:meth:`~SampleSettings.key` is the generation cache's key); each kind of answer's length
+is defined once here (``SHORT_ANSWER_TOKENS``, ``LONG_ANSWER_TOKENS``,
+``BIOGRAPHY_TOKENS``). :func:`warp_logits` (temperature, min-p, top-p) serves both the
+sampler and exact scoring, so the probability that
+:func:`~diffuse_utils.scoring.target_logprobs` assigns under a decoding setting is
+exactly the probability that :func:`~diffuse_utils.sampling.sample` draws that answer
+with it.
 
 Example::
 
@@ -29,18 +31,25 @@ BIOGRAPHY_TOKENS = 112  # chapter 5's biography: six braced fields and a few sen
 
 @dataclass(frozen=True)
 class SampleSettings:
-    """Everything that determines a draw of generations, and so the generation cache's key.
+    """Everything that determines a draw of generations, and so the generation cache's
+    key.
 
-    max_new_tokens: cut-off per response (default: a short answer, ``SHORT_ANSWER_TOKENS``).
-    temperature: 0 means greedy; top_p, min_p: nucleus and min-p filtering (1.0, ``None``: off).
+    max_new_tokens: cut-off per response (default: a short answer,
+        ``SHORT_ANSWER_TOKENS``).
+    temperature: 0 means greedy; top_p, min_p: nucleus and min-p filtering (1.0,
+        ``None``: off).
     seed: the uniforms that drive the draws (``sampling.sample_uniforms``).
-    response_prefix: text the answer starts with (e.g. ``"{"``); every response includes it.
-    completion: the prompt is plain text the model continues (a base model; ``Task.completion``).
+    response_prefix: text the answer starts with (e.g. ``"{"``); every response includes
+        it.
+    completion: the prompt is plain text the model continues (a base model;
+        ``Task.completion``).
     stop: a text that ends a response (e.g. ``"."``), left out of it.
     closing_fields: the end of turn is forbidden until this many ``}`` have been written
-        (the prefix's count), so a model that would stop after one braced field writes six.
+        (the prefix's count), so a model that would stop after one braced field writes
+        six.
 
-    Speed-only settings (batch size, progress bars) are not here: they never change a text.
+    Speed-only settings (batch size, progress bars) are not here: they never change a
+    text.
     Example: ``SampleSettings(max_new_tokens=BIOGRAPHY_TOKENS, response_prefix="{")``.
     """
 
@@ -79,13 +88,14 @@ class SampleSettings:
 
     @property
     def warp(self) -> dict:
-        """The settings that shape each next-token distribution (:func:`warp_logits`)."""
+        """The settings that shape each next-token distribution
+        (:func:`warp_logits`)."""
         return dict(temperature=self.temperature, top_p=self.top_p, min_p=self.min_p)
 
     def key(self) -> dict:
-        """The cache key's part: ``seed`` and ``max_new_tokens`` always, the other settings
-        only where they differ from their defaults (keys made before a setting existed still
-        match)."""
+        """The cache key's part: ``seed`` and ``max_new_tokens`` always, the other
+        settings only where they differ from their defaults (keys made before a setting
+        existed still match)."""
         default = SampleSettings()
         options = {
             f.name: getattr(self, f.name)
@@ -99,8 +109,8 @@ class SampleSettings:
 def sample_settings(
     settings: SampleSettings | None = None, **overrides
 ) -> SampleSettings:
-    """``settings`` (default: :class:`SampleSettings`) with ``overrides`` replaced; unknown
-    names are refused with the list of known ones."""
+    """``settings`` (default: :class:`SampleSettings`) with ``overrides`` replaced;
+    unknown names are refused with the list of known ones."""
     names = [f.name for f in fields(SampleSettings)]
     unknown = sorted(set(overrides) - set(names))
     if unknown:
@@ -118,10 +128,12 @@ def warp_logits(
     top_p: float = 1.0,
     min_p: float | None = None,
 ) -> torch.Tensor:
-    """Apply temperature, then min-p, then top-p (nucleus) filtering. Shape kept ``(B, V)``.
+    """Apply temperature, then min-p, then top-p (nucleus) filtering. Shape kept
+    ``(B, V)``.
 
-    Filtered tokens get ``-inf``; the most likely token always survives. A temperature of 1 divides
-    nothing (``x / 1.0 == x`` exactly), so it is skipped: a pass over ``(B, V)`` saved per step.
+    Filtered tokens get ``-inf``; the most likely token always survives. A temperature
+    of 1 divides nothing (``x / 1.0 == x`` exactly), so it is skipped: a pass over
+    ``(B, V)`` saved per step.
     """
     logits = logits.float()
     if temperature != 1.0:
@@ -147,7 +159,8 @@ def warped_logprobs(
     top_p: float = 1.0,
     min_p: float | None = None,
 ) -> torch.Tensor:
-    """Log-probabilities after :func:`warp_logits`, any leading shape ``(..., V)``; filtered tokens get ``-inf``."""
+    """Log-probabilities after :func:`warp_logits`, any leading shape ``(..., V)``;
+    filtered tokens get ``-inf``."""
     if top_p >= 1.0 and min_p is None:
         logits = logits.float()
         return (logits if temperature == 1.0 else logits / temperature).log_softmax(-1)

@@ -6,10 +6,11 @@ taking what follows it (``<|im_end|>`` for SmolLM2, ``<end_of_turn>`` for Gemma,
 ``</s>`` for Llama-2). Appending it to every target makes the target set
 prefix-free: ``{1}<|im_end|>`` is no longer a prefix of ``{10}<|im_end|>``.
 
-A base model has no chat template: a task in completion form (``Task(completion=True)``) is
-encoded as plain text, the prompt followed by each target and its end marker (the task's
-``stop`` text, or EOS). Asking for the chat form of a tokenizer without a template raises
-:class:`NoChatTemplateError`, which says how to give the completion form.
+A base model has no chat template: a task in completion form (``Task(completion=True)``)
+is encoded as plain text, the prompt followed by each target and its end marker (the
+task's ``stop`` text, or EOS). Asking for the chat form of a tokenizer without a
+template raises :class:`NoChatTemplateError`, which says how to give the completion
+form.
 
 Example::
 
@@ -28,16 +29,19 @@ _SENTINEL = "XQZSENTINELQZX"
 
 
 class NoChatTemplateError(TaskError):
-    """A prompt was to be chat-formatted with a tokenizer that has no chat template (a base model)."""
+    """A prompt was to be chat-formatted with a tokenizer that has no chat template (a
+    base model)."""
 
 
 def has_chat_template(tokenizer) -> bool:
-    """Whether ``tokenizer`` can chat-format a prompt (base models' tokenizers usually cannot)."""
+    """Whether ``tokenizer`` can chat-format a prompt (base models' tokenizers usually
+    cannot)."""
     return bool(getattr(tokenizer, "chat_template", None))
 
 
 def require_chat_template(tokenizer) -> None:
-    """Raise :class:`NoChatTemplateError`, saying how to use completion form, if ``tokenizer`` has no template."""
+    """Raise :class:`NoChatTemplateError`, saying how to use completion form, if
+    ``tokenizer`` has no template."""
     if not has_chat_template(tokenizer):
         name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
         raise NoChatTemplateError(
@@ -54,7 +58,8 @@ def require_chat_template(tokenizer) -> None:
 def end_of_turn_text(tokenizer) -> str:
     """The text the chat template writes right after an assistant message, stripped.
 
-    Falls back to the EOS token for tokenizers without a chat template, or without a suffix.
+    Falls back to the EOS token for tokenizers without a chat template, or without a
+    suffix.
     """
     if not has_chat_template(tokenizer):
         return tokenizer.eos_token
@@ -73,8 +78,9 @@ def end_of_turn_ids(tokenizer) -> list[int]:
 
 
 def end_ids(tokenizer, completion: bool = False, stop: str | None = None) -> list[int]:
-    """Token ids that end an answer: of ``stop`` if given, else EOS in completion form and
-    :func:`end_of_turn_ids` in chat form. Example: ``end_ids(tok, completion=True) == [tok.eos_token_id]``."""
+    """Token ids that end an answer: of ``stop`` if given, else EOS in completion form
+    and :func:`end_of_turn_ids` in chat form. Example:
+    ``end_ids(tok, completion=True) == [tok.eos_token_id]``."""
     if stop is not None:
         return tokenizer(stop, add_special_tokens=False)["input_ids"]
     if completion and tokenizer.eos_token_id is None:
@@ -90,8 +96,9 @@ _VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def vocabulary_texts(tokenizer, skip_special_tokens: bool = False) -> list[str]:
-    """The text of every token id, decoded alone (special tokens as ``''`` when skipped).
-    Remembered per tokenizer while the tokenizer lives (a weak reference: not kept alive)."""
+    """The text of every token id, decoded alone (special tokens as ``''`` when
+    skipped). Remembered per tokenizer while the tokenizer lives (a weak reference: not
+    kept alive)."""
     texts = _VOCABULARIES.setdefault(tokenizer, {})
     if (skip_special_tokens, len(tokenizer)) not in texts:
         ids = [[i] for i in range(len(tokenizer))]
@@ -102,9 +109,10 @@ def vocabulary_texts(tokenizer, skip_special_tokens: bool = False) -> list[str]:
 
 
 def tokens_containing(tokenizer, text: str) -> frozenset[int]:
-    """Ids of the vocabulary entries whose decoded text contains ``text``: a sampler that stops
-    at ``text`` stops at any of them (``'.'`` is in ``'.'``, ``'.\n'``, ``'...'``). Special tokens
-    are left out. Example: ``tokenizer.encode('.')[0] in tokens_containing(tokenizer, '.')``."""
+    """Ids of the vocabulary entries whose decoded text contains ``text``: a sampler
+    that stops at ``text`` stops at any of them (``'.'`` is in ``'.'``, ``'.\n'``,
+    ``'...'``). Special tokens are left out. Example:
+    ``tokenizer.encode('.')[0] in tokens_containing(tokenizer, '.')``."""
     pieces = vocabulary_texts(tokenizer, skip_special_tokens=True)
     return frozenset(i for i, piece in enumerate(pieces) if text in piece)
 
@@ -114,10 +122,11 @@ def encode_prompt(
 ) -> list[int]:
     """Chat-formatted prompt ids ending where the assistant starts writing.
 
-    ``response_prefix`` is text pre-filled into the assistant turn (e.g. ``"{"``).
-    The BOS token is kept only if the template writes it. ``completion``: the prompt is plain
-    text the model continues (``prompt + response_prefix``, with the BOS token if the tokenizer
-    adds one); without it, a tokenizer with no chat template raises :class:`NoChatTemplateError`.
+    ``response_prefix`` is text pre-filled into the assistant turn (e.g. ``"{"``). The
+    BOS token is kept only if the template writes it. ``completion``: the prompt is
+    plain text the model continues (``prompt + response_prefix``, with the BOS token if
+    the tokenizer adds one); without it, a tokenizer with no chat template raises
+    :class:`NoChatTemplateError`.
     """
     if completion:
         ids = tokenizer(prompt + response_prefix, add_special_tokens=True)["input_ids"]
@@ -142,8 +151,9 @@ def encode_targets(
     """Token ids of each response, followed by the end-of-turn ids.
 
     ``append_end_of_turn=False`` exists to show why it is needed (notebook 02).
-    ``stop``: the end marker is this text, tokenized with the response (``' 7' + '.'``, as the
-    model would write it); ``completion`` (without ``stop``): the end marker is EOS.
+    ``stop``: the end marker is this text, tokenized with the response (``' 7' + '.'``,
+    as the model would write it); ``completion`` (without ``stop``): the end marker is
+    EOS.
     """
     if append_end_of_turn and stop is not None:
         return [
@@ -179,8 +189,9 @@ def check_prefix_free(
 ) -> None:
     """Raise :class:`TaskError` naming two targets where one's ids start the other's.
 
-    ``fix`` ends the message with how to repair the targets; ``where`` (e.g. ``"Task 'rng'"``)
-    starts it. Sorting makes any prefix pair adjacent, so this is O(n log n).
+    ``fix`` ends the message with how to repair the targets; ``where`` (e.g.
+    ``"Task 'rng'"``) starts it. Sorting makes any prefix pair adjacent, so this is
+    O(n log n).
     """
     order = sorted(range(len(target_ids)), key=lambda i: target_ids[i])
     for a, b in zip(order, order[1:]):
@@ -207,10 +218,11 @@ class EncodedTask:
 def encode_task(tokenizer, task: Task, append_end_of_turn: bool = True) -> EncodedTask:
     """Encode every prompt and target of ``task`` and check the targets are prefix-free.
 
-    The end marker follows each target (the end-of-turn ids; in completion form EOS; or the
-    task's ``stop`` text) unless ``append_end_of_turn`` is off or the task's targets are openings
-    of longer answers (``task.end_of_turn`` false). A chat-form task on a tokenizer without a chat
-    template raises :class:`NoChatTemplateError` before anything is tokenized."""
+    The end marker follows each target (the end-of-turn ids; in completion form EOS; or
+    the task's ``stop`` text) unless ``append_end_of_turn`` is off or the task's targets
+    are openings of longer answers (``task.end_of_turn`` false). A chat-form task on a
+    tokenizer without a chat template raises :class:`NoChatTemplateError` before
+    anything is tokenized."""
     prefix = task.response_prefix
     if not task.completion:
         require_chat_template(tokenizer)

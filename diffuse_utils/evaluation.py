@@ -1,9 +1,9 @@
 """Evaluating a model on task families, and the leave-one-out experiment of Section 5.
 
 Each sub-task is evaluated on its *held-out* phrasings: ``n_samples`` generations per
-prompt, read as every chapter reads answers (``answers``: braces, the family's valid answers), plus the
-exact distribution over the targets where they are enumerable. Figures are per prompt;
-the paper reports their mean over a task's prompts.
+prompt, read as every chapter reads answers (``answers``: braces, the family's valid
+answers), plus the exact distribution over the targets where they are enumerable.
+Figures are per prompt; the paper reports their mean over a task's prompts.
 
 Example::
 
@@ -39,12 +39,12 @@ def evaluate_family(
     progress: bool = True,
     **overrides,
 ) -> pd.DataFrame:
-    """One row per (sub-task, held-out prompt): the figures of its ``n_samples`` generations under
-    ``settings`` with ``overrides`` (``answers.answer_figures``, against the family's valid
-    answers), their ``sample_seconds`` and, for enumerable sub-tasks, the exact ``exact_entropy``,
-    ``exact_kl`` (uniform ``p*`` vs the model's distribution renormalized over targets) and
-    ``valid_mass``. Generations are cached (``artifacts.cached_generations``); batch_size changes
-    the speed only."""
+    """One row per (sub-task, held-out prompt): the figures of its ``n_samples``
+    generations under ``settings`` with ``overrides`` (``answers.answer_figures``,
+    against the family's valid answers), their ``sample_seconds`` and, for enumerable
+    sub-tasks, the exact ``exact_entropy``, ``exact_kl`` (uniform ``p*`` vs the model's
+    distribution renormalized over targets) and ``valid_mass``. Generations are cached
+    (``artifacts.cached_generations``); batch_size changes the speed only."""
     settings = sample_settings(settings, **overrides)
     rows = []
     prompts = [
@@ -92,7 +92,8 @@ def evaluate_family(
 def evaluate_suite(
     model, tokenizer, families: list[TaskFamily], label: str, output_dir, **evaluation
 ) -> pd.DataFrame:
-    """:func:`evaluate_family` for each family, stacked, with a ``run`` column set to ``label``."""
+    """:func:`evaluate_family` for each family, stacked, with a ``run`` column set to
+    ``label``."""
     return pd.concat(
         [
             evaluate_family(model, tokenizer, family, label, output_dir, **evaluation)
@@ -108,7 +109,8 @@ def training_tasks(families: list[TaskFamily]) -> list:
 
 
 def leave_one_out_plan(families: list[TaskFamily]) -> dict[str, list[TaskFamily]]:
-    """Runs of Section 5: ``'ID'`` tunes on every family, ``'OOD-<name>'`` on all but ``<name>``."""
+    """Runs of Section 5: ``'ID'`` tunes on every family, ``'OOD-<name>'`` on all but
+    ``<name>``."""
     if len(families) < 2:
         raise ValueError(
             "leave-one-out needs at least two task families; "
@@ -133,10 +135,11 @@ def suite_adapter(
     progress: bool = True,
     **overrides,
 ):
-    """The adapter tuned on ``families`` with ``settings`` (a :class:`~diffuse_utils.tuning.TuneSettings`,
-    default the release's, with ``overrides``): loaded if one with the same configuration is saved
-    under ``output_dir``, else tuned and saved. Notebook 04 makes its ID and OOD adapters this way;
-    notebooks 05 and 06 reuse the ID one."""
+    """The adapter tuned on ``families`` with ``settings`` (a
+    :class:`~diffuse_utils.tuning.TuneSettings`, default the release's, with
+    ``overrides``): loaded if one with the same configuration is saved under
+    ``output_dir``, else tuned and saved. Notebook 04 makes its ID and OOD adapters this
+    way; notebooks 05 and 06 reuse the ID one."""
     return cached_tune(
         output_dir,
         model,

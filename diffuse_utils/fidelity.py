@@ -1,11 +1,13 @@
-"""How the book trains, beside how the paper says it trained and how its released code trains.
+"""How the book trains, beside how the paper says it trained and how its released code
+trains.
 
-The paper states a few settings (LoRA r = 4 on q,k,v,o,gate,up,down; AdamW, lr 5e-5, batch 32, up
-to 50 passes, early stop at gamma = 0.2). Its public release fixes the rest: one AdamW update per
-prompt, eps 1e-5, clipping 1.0, PEFT's default alpha and dropout, fp32, the six-task adapter with
-no early stop, Tuned-ID continuing it. :class:`~diffuse_utils.schedule.TuneSettings`' defaults are
-the release's; this module lays any run's settings beside them, read from the notebooks'
-``parameters`` cells and the ``params/*.yaml`` files, so the table cannot drift from the code.
+The paper states a few settings (LoRA r = 4 on q,k,v,o,gate,up,down; AdamW, lr 5e-5,
+batch 32, up to 50 passes, early stop at gamma = 0.2). Its public release fixes the
+rest: one AdamW update per prompt, eps 1e-5, clipping 1.0, PEFT's default alpha and
+dropout, fp32, the six-task adapter with no early stop, Tuned-ID continuing it.
+:class:`~diffuse_utils.schedule.TuneSettings`' defaults are the release's; this module
+lays any run's settings beside them, read from the notebooks' ``parameters`` cells and
+the ``params/*.yaml`` files, so the table cannot drift from the code.
 
 Example::
 
@@ -52,7 +54,8 @@ PAPER_STATED = {
     "targets_per_step": "batch 32",
     "early_stop_gamma": 0.2,
 }
-# Why a run of the book may differ from the release, per setting (shown only where one does).
+# Why a run of the book may differ from the release, per setting (shown only where one
+# does).
 WHY = {
     "update_per": (
         "one update per pass over a sample of pairs fits a CPU budget; the "
@@ -80,7 +83,8 @@ WHY = {
         "so tuning chapters use fp32"
     ),
 }
-# The release's scope-specific choices (configs/all, configs/baby-names, configs/fictitious-people).
+# The release's scope-specific choices (configs/all, configs/baby-names,
+# configs/fictitious-people).
 RELEASE_SCOPES = {
     "RNG": {"early_stop_gamma": None},
     "BABYNAMES": {"early_stop_gamma": 0.2},
@@ -127,8 +131,8 @@ SCOPE_PARAMETERS = {
 
 
 def repository_root(start=".") -> Path | None:
-    """The checkout holding ``notebooks/`` and ``params/`` at or above ``start`` (None outside one,
-    e.g. on Colab with the package installed from the repository)."""
+    """The checkout holding ``notebooks/`` and ``params/`` at or above ``start`` (None
+    outside one, e.g. on Colab with the package installed from the repository)."""
     for folder in (Path(start).resolve(), *Path(start).resolve().parents):
         if (folder / "notebooks").is_dir() and (folder / "params").is_dir():
             return folder
@@ -136,7 +140,8 @@ def repository_root(start=".") -> Path | None:
 
 
 def notebook_defaults(path) -> dict:
-    """The literal assignments of a notebook's ``parameters`` cell (its defaults), by name."""
+    """The literal assignments of a notebook's ``parameters`` cell (its defaults), by
+    name."""
     cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
     source = next(
         "".join(c["source"])
@@ -153,7 +158,8 @@ def notebook_defaults(path) -> dict:
 
 
 def with_params_file(defaults: dict, params_path, notebook: str) -> dict:
-    """``defaults`` overridden by a params file's ``all`` block and its ``notebook`` block."""
+    """``defaults`` overridden by a params file's ``all`` block and its ``notebook``
+    block."""
     params = yaml.safe_load(Path(params_path).read_text(encoding="utf-8")) or {}
     return {
         **defaults,
@@ -163,8 +169,8 @@ def with_params_file(defaults: dict, params_path, notebook: str) -> dict:
 
 
 def scope_column(parameters: dict, scope: str) -> dict:
-    """A run's settings for ``scope`` (e.g. ``"six tasks"``) from a notebook's parameter values;
-    what the notebook does not set is the package default, the release's."""
+    """A run's settings for ``scope`` (e.g. ``"six tasks"``) from a notebook's parameter
+    values; what the notebook does not set is the package default, the release's."""
     release = {**asdict(TuneSettings()), "start": "fresh adapter", "dtype": "fp32"}
     mapped = {
         field: parameters[name]
@@ -187,8 +193,9 @@ def release_column(scope: str) -> dict:
 
 
 def settings_table(columns: dict[str, dict], scope: str) -> pd.DataFrame:
-    """One row per setting; the paper's text, the release, then ``columns`` (name -> settings dict,
-    e.g. from :func:`scope_column`), and a line on why where one of ``columns`` differs from the release."""
+    """One row per setting; the paper's text, the release, then ``columns`` (name ->
+    settings dict, e.g. from :func:`scope_column`), and a line on why where one of
+    ``columns`` differs from the release."""
     table = {
         "paper (text)": {k: PAPER_STATED.get(k, "not stated") for k in ROWS},
         "release (code)": release_column(scope),

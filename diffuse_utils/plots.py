@@ -28,10 +28,11 @@ def distribution_bars(
     order: list | None = None,
     ax=None,
 ):
-    """Grouped bars of several distributions over the same outcomes (Fig. 1 of the paper).
+    """Grouped bars of several distributions over the same outcomes (Fig. 1 of the
+    paper).
 
-    distributions: name -> Series (outcome -> probability). Outcomes are ordered by ``order``,
-    else by the first distribution's probability; ``top`` keeps that many.
+    distributions: name -> Series (outcome -> probability). Outcomes are ordered by
+    ``order``, else by the first distribution's probability; ``top`` keeps that many.
     """
     frame = pd.DataFrame(distributions).fillna(0.0)
     first = next(iter(distributions))
@@ -69,7 +70,8 @@ def lines(
     logx: bool = False,
     ax=None,
 ):
-    """One line per column in ``ys`` against ``x``; ``reference`` draws labelled horizontal lines."""
+    """One line per column in ``ys`` against ``x``; ``reference`` draws labelled
+    horizontal lines."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     for column in ys:
@@ -99,9 +101,11 @@ def lines_with_ci(
     seed: int = 0,
     ax=None,
 ):
-    """Mean of ``y`` per ``x`` and ``hue`` with a seeded 95% bootstrap band over the rows (e.g. prompts).
+    """Mean of ``y`` per ``x`` and ``hue`` with a seeded 95% bootstrap band over the
+    rows (e.g. prompts).
 
-    reference: an optional column of ``frame`` drawn as a dashed line (e.g. the uniform entropy ln n).
+    reference: an optional column of ``frame`` drawn as a dashed line (e.g. the uniform
+    entropy ln n).
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
@@ -122,7 +126,8 @@ def lines_with_ci(
 def grouped_bars(
     frame: pd.DataFrame, x: str, y: str, hue: str, title: str = "", ax=None
 ):
-    """Bars of ``y`` per ``x``, one colour per ``hue`` (e.g. seconds per task and method)."""
+    """Bars of ``y`` per ``x``, one colour per ``hue`` (e.g. seconds per task and
+    method)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.5))
     sns.barplot(frame, x=x, y=y, hue=hue, ax=ax)
@@ -135,7 +140,8 @@ def grouped_bars(
 def tradeoff_scatter(
     frame: pd.DataFrame, x: str, y: str, hue: str, style: str, title: str = "", ax=None
 ):
-    """One marker per row: ``x`` against ``y``, colour by ``hue`` (e.g. method), shape by ``style`` (e.g. task)."""
+    """One marker per row: ``x`` against ``y``, colour by ``hue`` (e.g. method), shape
+    by ``style`` (e.g. task)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
     sns.scatterplot(frame, x=x, y=y, hue=hue, style=style, s=70, ax=ax)
@@ -148,8 +154,9 @@ def tradeoff_scatter(
 def world_maps(
     points: dict[str, pd.DataFrame], polygons, title: str = "", columns: int = 1
 ):
-    """One map per entry of ``points`` (name -> frame with ``latitude``, ``longitude``), a circle per
-    row over the land outline ``polygons`` (``places.land_polygons()``), equirectangular (Fig. 5)."""
+    """One map per entry of ``points`` (name -> frame with ``latitude``, ``longitude``),
+    a circle per row over the land outline ``polygons`` (``places.land_polygons()``),
+    equirectangular (Fig. 5)."""
     rows = -(-len(points) // columns)
     fig, axes = plt.subplots(
         rows, columns, figsize=(7 * columns, 3.6 * rows), squeeze=False

@@ -1,4 +1,5 @@
-"""Putting computed numbers and the package's own code into the book, and the paper's numbers beside them.
+"""Putting computed numbers and the package's own code into the book, and the paper's
+numbers beside them.
 
 ``glue`` stores a value for the prose (myst-nb's ``{glue:text}`` role) so numbers in
 the text come from the computation; outside a book build (Colab) it is a no-op.
@@ -16,10 +17,11 @@ import pandas as pd
 
 
 def glue(name: str, value, display: bool = False) -> None:
-    """Store ``value`` under ``name`` for the rendered book (``myst_nb.glue``), if available.
+    """Store ``value`` under ``name`` for the rendered book (``myst_nb.glue``), if
+    available.
 
-    NumPy scalars are stored as plain Python numbers: their numpy-2 repr (``np.float64(2.3)``)
-    cannot be formatted by ``{glue:text}`name:.2f```.
+    NumPy scalars are stored as plain Python numbers: their numpy-2 repr
+    (``np.float64(2.3)``) cannot be formatted by ``{glue:text}`name:.2f```.
     """
     if isinstance(value, np.generic):
         value = value.item()
@@ -32,11 +34,13 @@ def glue(name: str, value, display: bool = False) -> None:
 
 
 def show_source(obj):
-    """``obj``'s source, exactly ``inspect.getsource(obj)``, as a highlighted Python block.
+    """``obj``'s source, exactly ``inspect.getsource(obj)``, as a highlighted Python
+    block.
 
-    Returns an ``IPython.display.Markdown`` of a fenced ```` ```python ```` block (the fence is
-    longer than any run of backticks in the source), which Jupyter, Colab and the book (myst-nb)
-    render as code. Example: ``show_source(du.distribution_matching_loss)`` as a cell's last line.
+    Returns an ``IPython.display.Markdown`` of a fenced ```` ```python ```` block (the
+    fence is longer than any run of backticks in the source), which Jupyter, Colab and
+    the book (myst-nb) render as code. Example:
+    ``show_source(du.distribution_matching_loss)`` as a cell's last line.
     """
     from IPython.display import Markdown
 
@@ -76,9 +80,10 @@ def paper_table1() -> pd.DataFrame:
 
 
 def paper_tables_5_6() -> pd.DataFrame:
-    """Tables 5 and 6 of Zhang et al. (2024), quoted: mean coverage-1000 and entropy (nats) per task,
-    baseline and leave-one-out (OOD) tuning. The paper's Mistral entropy column repeats Llama's
-    (apparently a copy error in the paper); it is quoted as printed."""
+    """Tables 5 and 6 of Zhang et al. (2024), quoted: mean coverage-1000 and entropy
+    (nats) per task, baseline and leave-one-out (OOD) tuning. The paper's Mistral
+    entropy column repeats Llama's (apparently a copy error in the paper); it is quoted
+    as printed."""
     tasks = [
         "BABYNAMES",
         "COUNTRIES",
@@ -151,8 +156,9 @@ def paper_tables_5_6() -> pd.DataFrame:
 
 
 def paper_tables_7_8() -> pd.DataFrame:
-    """Tables 7 and 8 of Zhang et al. (2024), quoted: coverage (of 1000 biographies) and entropy
-    (nats) per attribute for Llama-2-13B-chat, baseline / Tuned-ID / Tuned-OOD."""
+    """Tables 7 and 8 of Zhang et al. (2024), quoted: coverage (of 1000 biographies) and
+    entropy (nats) per attribute for Llama-2-13B-chat, baseline / Tuned-ID /
+    Tuned-OOD."""
     values = {
         "first_name": ((158, 637, 375), (3.23, 5.58, 6.18)),
         "last_name": ((288, 845, 557), (4.30, 5.96, 6.63)),
@@ -172,8 +178,9 @@ def paper_tables_7_8() -> pd.DataFrame:
 
 
 def paper_table2() -> pd.DataFrame:
-    """Table 2 of Zhang et al. (2024), quoted: the five most frequent values per attribute with their
-    counts out of 1000 Llama-2-13B-chat biographies (abbreviations as printed)."""
+    """Table 2 of Zhang et al. (2024), quoted: the five most frequent values per
+    attribute with their counts out of 1000 Llama-2-13B-chat biographies (abbreviations
+    as printed)."""
     columns = {
         "baseline": {
             "first_name": "Evelyn 284, Luna 155, Elara 87, Adriana 42, Aurora 38",

@@ -38,7 +38,8 @@ from .encoding import (
 from .kvcache import leave_batch, mixes_prompts, preallocated_cache, prompt_length
 from .scoring import prompt_state
 
-# How texts are decoded; part of cache keys, so cached generations are redone when it changes.
+# How texts are decoded; part of cache keys, so cached generations are redone when it
+# changes.
 DECODING = (
     "cut at the first stop token; other special tokens kept as text; finished rows "
     "leave the batch; inverse-CDF draws from per-sample uniforms"
@@ -46,11 +47,12 @@ DECODING = (
 
 
 def sample_uniforms(seed: int, n: int, max_new_tokens: int) -> torch.Tensor:
-    """The uniform numbers that drive ``n`` samples, ``(n, max_new_tokens)`` float64, on the CPU.
+    """The uniform numbers that drive ``n`` samples, ``(n, max_new_tokens)`` float64, on
+    the CPU.
 
-    Row ``i`` depends only on ``seed``, ``i`` and ``max_new_tokens`` (the CPU generator fills
-    the table in order), so a sample does not depend on how many are drawn or how they are
-    batched; made on the CPU so that a GPU run draws the same numbers."""
+    Row ``i`` depends only on ``seed``, ``i`` and ``max_new_tokens`` (the CPU generator
+    fills the table in order), so a sample does not depend on how many are drawn or how
+    they are batched; made on the CPU so that a GPU run draws the same numbers."""
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(n, max_new_tokens, generator=generator, dtype=torch.float64)
 
@@ -58,15 +60,18 @@ def sample_uniforms(seed: int, n: int, max_new_tokens: int) -> torch.Tensor:
 def draw_tokens(
     probs: torch.Tensor, uniforms: torch.Tensor, block: int = 1024
 ) -> torch.Tensor:
-    """One token per row of ``probs`` (B, V), by inverse-CDF sampling: ``uniforms[b]`` in [0, 1)
-    picks the first token whose cumulative probability exceeds it times the row's total.
+    """One token per row of ``probs`` (B, V), by inverse-CDF sampling: ``uniforms[b]``
+    in [0, 1) picks the first token whose cumulative probability exceeds it times the
+    row's total.
 
-    Same law as ``torch.multinomial(probs, 1)``, but it needs one random number per row where
-    ``multinomial`` draws one per vocabulary entry. The vocabulary is cut into blocks of
-    ``block`` tokens: float32 block totals, cumulated in float64, find the block; a float64
-    cumulative sum inside that block alone finds the token (a full float64 cumulative sum of
-    ``(B, V)`` cost a tenth of a CPU decoding step). A token of probability 0 is never drawn.
-    Example: ``draw_tokens(torch.tensor([[0.5, 0.0, 0.5]]), torch.tensor([0.6])) -> tensor([2])``.
+    Same law as ``torch.multinomial(probs, 1)``, but it needs one random number per row
+    where ``multinomial`` draws one per vocabulary entry. The vocabulary is cut into
+    blocks of ``block`` tokens: float32 block totals, cumulated in float64, find the
+    block; a float64 cumulative sum inside that block alone finds the token (a full
+    float64 cumulative sum of ``(B, V)`` cost a tenth of a CPU decoding step). A token
+    of probability 0 is never drawn.
+    Example: ``draw_tokens(torch.tensor([[0.5, 0.0, 0.5]]), torch.tensor([0.6])) ->
+    tensor([2])``.
     """
     rows, vocabulary = probs.shape
     padded = torch.nn.functional.pad(probs, (0, -vocabulary % block))
@@ -93,8 +98,9 @@ def _next_tokens(logits, warp: dict, uniforms):
 
 
 class _Hold:
-    """``SampleSettings.closing_fields``: the answer-ending ids are held back from a row until
-    it has written ``fields`` closing braces (counted from the response prefix)."""
+    """``SampleSettings.closing_fields``: the answer-ending ids are held back from a row
+    until it has written ``fields`` closing braces (counted from the response
+    prefix)."""
 
     def __init__(self, tokenizer, settings: SampleSettings, device):
         texts = vocabulary_texts(tokenizer)
@@ -104,7 +110,8 @@ class _Hold:
         self.ends = torch.tensor(sorted(answer_ends(tokenizer)), device=device)
 
     def mask(self, logits: torch.Tensor, closed: torch.Tensor) -> torch.Tensor:
-        """``logits`` (B, V) with the ending ids at ``-inf`` in rows still short of the fields."""
+        """``logits`` (B, V) with the ending ids at ``-inf`` in rows still short of the
+        fields."""
         ending = torch.isin(
             torch.arange(logits.shape[-1], device=logits.device), self.ends
         )
@@ -121,12 +128,14 @@ def _generate_batch(
 ):
     """Decode one batch of continuations; returns a list of token lists, one per row.
 
-    starts: ``(last_logprobs, kv)`` of each prompt (:func:`~diffuse_utils.scoring.prompt_state`);
+    starts: ``(last_logprobs, kv)`` of each prompt
+    (:func:`~diffuse_utils.scoring.prompt_state`);
     sources: which prompt each row continues; halt_ids: the token ids that end a row;
     uniforms (rows, max_new_tokens): row ``b``'s random number at each step; hold: a
-    :class:`_Hold` or ``None``. A row that draws a halting token leaves the batch (the last
-    rows move into its place, see :func:`~diffuse_utils.kvcache.leave_batch`), so later steps
-    cost only the rows still writing: a few long answers no longer keep a whole batch running.
+    :class:`_Hold` or ``None``. A row that draws a halting token leaves the batch (the
+    last rows move into its place, see :func:`~diffuse_utils.kvcache.leave_batch`), so
+    later steps cost only the rows still writing: a few long answers no longer keep a
+    whole batch running.
     """
     device, new_tokens = starts[0][0].device, settings.max_new_tokens
     cache, mask = preallocated_cache(
@@ -173,15 +182,17 @@ def _generate_batch(
 
 
 def answer_ends(tokenizer) -> set[int]:
-    """The ids that end an answer: the chat template's end of turn and the end-of-sequence token."""
+    """The ids that end an answer: the chat template's end of turn and the
+    end-of-sequence token."""
     return set(end_of_turn_ids(tokenizer)) | ({tokenizer.eos_token_id} - {None})
 
 
 def _halt_ids(
     tokenizer, device, stop: str | None = None
 ) -> tuple[set[int], torch.Tensor]:
-    """The ids that end an answer (end of turn, end of sequence) as a set, and as a tensor on
-    ``device`` with, given the stop text ``stop``, every token whose text contains it."""
+    """The ids that end an answer (end of turn, end of sequence) as a set, and as a
+    tensor on ``device`` with, given the stop text ``stop``, every token whose text
+    contains it."""
     ends = answer_ends(tokenizer)
     halt = ends | (tokens_containing(tokenizer, stop) if stop else set())
     return ends, torch.tensor(sorted(halt), device=device)
@@ -190,8 +201,8 @@ def _halt_ids(
 def _decode(
     tokenizer, token_ids: list[int], end_ids: set[int], stop: str | None = None
 ) -> str:
-    """Text up to the first answer-ending id, and before the first stop text ``stop``. Other
-    special tokens stay visible (e.g. ``<|endoftext|>``): hiding them would make
+    """Text up to the first answer-ending id, and before the first stop text ``stop``.
+    Other special tokens stay visible (e.g. ``<|endoftext|>``): hiding them would make
     ``{1}<|endoftext|>`` look like ``{1}``."""
     cut = next((i for i, t in enumerate(token_ids) if t in end_ids), len(token_ids))
     text = tokenizer.decode(token_ids[:cut], skip_special_tokens=False)
@@ -211,12 +222,12 @@ def sample(
     **overrides,
 ) -> list[str]:
     """Draw ``n`` responses to ``prompt`` (chat-formatted unless ``completion``) under
-    ``settings`` (a :class:`SampleSettings`, default: short answers at temperature 1, seed 0)
-    with ``overrides`` replaced (``temperature=0``, ``max_new_tokens=112``, ...); each
-    response includes the settings' ``response_prefix``.
+    ``settings`` (a :class:`SampleSettings`, default: short answers at temperature 1,
+    seed 0) with ``overrides`` replaced (``temperature=0``, ``max_new_tokens=112``,
+    ...); each response includes the settings' ``response_prefix``.
 
-    batch_size: continuations decoded together (speed only: sample ``i`` is the same whatever
-    the batch size, and whatever ``n`` above ``i``).
+    batch_size: continuations decoded together (speed only: sample ``i`` is the same
+    whatever the batch size, and whatever ``n`` above ``i``).
     Example: ``sample(model, tokenizer, RNG_PROMPT, n=5, temperature=2.0)``.
     """
     if n < 1:
@@ -236,8 +247,8 @@ def sample(
 def _batches(
     counts: list[int], batch_size: int, mixing: bool
 ) -> list[list[tuple[int, int]]]:
-    """Rows ``(prompt, sample)`` in order, ``batch_size`` at most a batch, one prompt a batch
-    where prompts cannot share one (``kvcache.mixes_prompts``)."""
+    """Rows ``(prompt, sample)`` in order, ``batch_size`` at most a batch, one prompt a
+    batch where prompts cannot share one (``kvcache.mixes_prompts``)."""
     batches = []
     for p, n in enumerate(counts):
         for i in range(n):
@@ -263,16 +274,18 @@ def sample_prompts(
     progress: bool = True,
     **overrides,
 ) -> list[list[str]]:
-    """:func:`sample` for several prompts at once: ``counts[k]`` responses to ``prompts[k]``.
+    """:func:`sample` for several prompts at once: ``counts[k]`` responses to
+    ``prompts[k]``.
 
-    Rows of different prompts share batches (a prompt shorter than another is followed by a
-    masked gap), so 25 samples each of four prompts cost about one batch of 100, not four of
-    25: a step reads every weight of the model whatever the batch, which dominates on a CPU
-    when batches are small. Sample ``i`` of a prompt uses the same random numbers as in
-    ``sample(prompt, ...)``, and the same prompts and counts give the same texts, but the gap
-    changes the order of float additions in attention: where a random number falls within
-    rounding of a cumulative probability (49,152 of them per step), the token differs, so a
-    few percent of texts differ from one-at-a-time sampling (drawn from the same distribution).
+    Rows of different prompts share batches (a prompt shorter than another is followed
+    by a masked gap), so 25 samples each of four prompts cost about one batch of 100,
+    not four of 25: a step reads every weight of the model whatever the batch, which
+    dominates on a CPU when batches are small. Sample ``i`` of a prompt uses the same
+    random numbers as in ``sample(prompt, ...)``, and the same prompts and counts give
+    the same texts, but the gap changes the order of float additions in attention: where
+    a random number falls within rounding of a cumulative probability (49,152 of them
+    per step), the token differs, so a few percent of texts differ from one-at-a-time
+    sampling (drawn from the same distribution).
     """
     settings = sample_settings(settings, **overrides)
     if len(counts) != len(prompts):
@@ -325,11 +338,13 @@ def greedy_completions(
     batch_size: int = 32,
     progress: bool = False,
 ) -> list[str]:
-    """The greedy answer to each of ``prompts`` (chat-formatted), ``batch_size`` prompts decoded together.
+    """The greedy answer to each of ``prompts`` (chat-formatted), ``batch_size`` prompts
+    decoded together.
 
-    Prompts of different lengths are left-padded and masked, so each row sees only its own
-    prompt; the answers are those of ``sample(..., n=1, temperature=0)`` one prompt at a time
-    (up to float rounding), at a fraction of the cost: a batch of one keeps a CPU mostly idle.
+    Prompts of different lengths are left-padded and masked, so each row sees only its
+    own prompt; the answers are those of ``sample(..., n=1, temperature=0)`` one prompt
+    at a time (up to float rounding), at a fraction of the cost: a batch of one keeps a
+    CPU mostly idle.
     """
     if batch_size < 1 or max_new_tokens < 1:
         raise ValueError(

@@ -51,8 +51,8 @@ def shared_prefix_logprobs(
     top_p: float = 1.0,
     min_p: float | None = None,
 ) -> torch.Tensor:
-    """``log p(y|x)`` for all targets of one prompt, each shared token prefix computed once.
-    Shape ``(len(target_ids),)``, in the order of ``target_ids``."""
+    """``log p(y|x)`` for all targets of one prompt, each shared token prefix computed
+    once. Shape ``(len(target_ids),)``, in the order of ``target_ids``."""
     return packed_logprobs(
         model,
         [Query(prompt_ids, target_ids)],
@@ -71,7 +71,8 @@ def naive_logprobs(
     top_p: float = 1.0,
     min_p: float | None = None,
 ) -> torch.Tensor:
-    """Reference: score each ``prompt + target`` as one full sequence. Shape ``(T,)``."""
+    """Reference: score each ``prompt + target`` as one full sequence. Shape
+    ``(T,)``."""
     device = model.get_input_embeddings().weight.device
     scores = []
     for target in target_ids:
@@ -97,8 +98,8 @@ def target_logprobs(
 ) -> pd.Series:
     """``log p(y|x)`` in nats for every target of ``task`` on one of its prompts.
 
-    ``temperature``, ``top_p``, ``min_p`` score the distribution that sampling with those
-    settings draws from (``-inf`` for an answer the filter makes impossible).
+    ``temperature``, ``top_p``, ``min_p`` score the distribution that sampling with
+    those settings draws from (``-inf`` for an answer the filter makes impossible).
     Returns a Series indexed by target (the answer without braces), named ``logprob``.
     """
     encoded = encode_task(tokenizer, task)
@@ -119,12 +120,14 @@ def target_logprobs(
 
 
 def valid_mass(logprobs: pd.Series) -> float:
-    """Total probability the model puts on the valid targets (the rest is other text)."""
+    """Total probability the model puts on the valid targets (the rest is other
+    text)."""
     return float(np.exp(np.logaddexp.reduce(logprobs.to_numpy())))
 
 
 def conditional_distribution(logprobs: pd.Series) -> pd.Series:
-    """``p(y | x, y in T)``: the model's distribution renormalized over the valid targets."""
+    """``p(y | x, y in T)``: the model's distribution renormalized over the valid
+    targets."""
     values = logprobs.to_numpy()
     total = np.logaddexp.reduce(values)
     probs = (
@@ -142,9 +145,10 @@ def score_prompts(
     top_p: float = 1.0,
     min_p: float | None = None,
 ) -> pd.DataFrame:
-    """Exact summary per prompt of ``task``: valid mass, entropy of the conditional distribution
-    over targets, and ``KL(p* || conditional)``. One row per prompt, indexed by prompt number.
-    All prompts are scored together, so what they share (the chat template) runs once."""
+    """Exact summary per prompt of ``task``: valid mass, entropy of the conditional
+    distribution over targets, and ``KL(p* || conditional)``. One row per prompt,
+    indexed by prompt number. All prompts are scored together, so what they share (the
+    chat template) runs once."""
     encoded = encode_task(tokenizer, task)
     with torch.no_grad():
         per_prompt = packed_logprobs(

@@ -1,12 +1,14 @@
-"""String Seed of Thought (Misaki and Akiba, 2026): a prompt that asks for randomness, then arithmetic.
+"""String Seed of Thought (Misaki and Akiba, 2026): a prompt that asks for randomness,
+then arithmetic.
 
-The model first writes a random string, then derives its answer from the string, and only then
-answers. Our prompt states the rule where the valid answers can be listed: add up the character
-codes of the string, take the remainder modulo the number of options, and answer with the option
-at that position (counting from 0). Where they cannot be listed (names, fruits, jobs), the model is
-asked to let the string choose. The string goes between square brackets and the answer, as
-everywhere in this book, between curly braces; a generation without a string, or without a braced
-answer after it, is a failure and counts as an invalid answer.
+The model first writes a random string, then derives its answer from the string, and
+only then answers. Our prompt states the rule where the valid answers can be listed: add
+up the character codes of the string, take the remainder modulo the number of options,
+and answer with the option at that position (counting from 0). Where they cannot be
+listed (names, fruits, jobs), the model is asked to let the string choose. The string
+goes between square brackets and the answer, as everywhere in this book, between curly
+braces; a generation without a string, or without a braced answer after it, is a failure
+and counts as an invalid answer.
 
 Example::
 
@@ -46,8 +48,8 @@ _END = "Write the string first, then only the answer between curly braces."
 def seed_prompt(
     prompt: str, options: list[str] | None = None, length: int = SEED_LENGTH
 ) -> str:
-    """The task prompt with the String Seed of Thought instruction appended: the rule over ``options``
-    (in this order) when given, otherwise the open form."""
+    """The task prompt with the String Seed of Thought instruction appended: the rule
+    over ``options`` (in this order) when given, otherwise the open form."""
     if length < 1:
         raise ValueError(f"length must be at least 1 character, got {length}")
     if options is not None and len(options) < 2:
@@ -64,9 +66,11 @@ def seed_prompt(
 
 
 def parse_seeded(text: str) -> tuple[str | None, str | None]:
-    """``(string, answer)``: the first ``[...]`` in ``text`` and the last ``{...}`` after it (stripped).
+    """``(string, answer)``: the first ``[...]`` in ``text`` and the last ``{...}``
+    after it (stripped).
 
-    ``(None, None)`` without a string; ``(string, None)`` without a braced answer after it.
+    ``(None, None)`` without a string; ``(string, None)`` without a braced answer after
+    it.
     Example: ``parse_seeded("{3} [x9] then {5}") -> ('x9', '5')``."""
     match = _STRING.search(text)
     if match is None:
@@ -76,20 +80,23 @@ def parse_seeded(text: str) -> tuple[str | None, str | None]:
 
 
 def implied_answer(string: str, options: list[str]) -> str:
-    """The option the prompt's rule picks: ``options[sum of character codes % len(options)]``.
+    """The option the prompt's rule picks:
+    ``options[sum of character codes % len(options)]``.
 
-    Example: ``implied_answer("ab", ["x", "y", "z"]) -> 'x'`` (97 + 98 = 195 = 65 * 3)."""
+    Example: ``implied_answer("ab", ["x", "y", "z"]) -> 'x'``
+    (97 + 98 = 195 = 65 * 3)."""
     if not options:
         raise ValueError("implied_answer needs at least one option")
     return options[sum(map(ord, string)) % len(options)]
 
 
 def seeded_figures(texts: list[str], canonical, options: list[str] | None) -> dict:
-    """What the generations say about the method: ``answers`` (one per text, ``None`` on failure),
-    ``seed_failure`` (share of texts without a string or a braced answer after it) and, when the
-    prompt stated the rule over ``options``, ``seed_consistency``: the share of valid answers equal to
-    the answer their own string implies (``seed_checked`` of them), with ``seed_chance``, the share
-    an answer that ignored its string would match on average (``1 / len(options)``)."""
+    """What the generations say about the method: ``answers`` (one per text, ``None`` on
+    failure), ``seed_failure`` (share of texts without a string or a braced answer after
+    it) and, when the prompt stated the rule over ``options``, ``seed_consistency``: the
+    share of valid answers equal to the answer their own string implies
+    (``seed_checked`` of them), with ``seed_chance``, the share an answer that ignored
+    its string would match on average (``1 / len(options)``)."""
     parsed = [parse_seeded(t) for t in texts]
     answers = [answer for _, answer in parsed]
     figures = {

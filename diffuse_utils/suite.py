@@ -1,17 +1,19 @@
-"""The six task families of the paper's Section 5, and each sub-task's valid answers (compared as in ``answers``).
+"""The six task families of the paper's Section 5, and each sub-task's valid answers
+(compared as in ``answers``).
 
 A family (e.g. COUNTRIES) is a list of sub-tasks, one per sub-case (one per continent),
 each a :class:`~diffuse_utils.tasks.Task` with training prompts, plus in its metadata:
 
 - ``held_out_prompts``: phrasings used only for evaluation, never for tuning;
 - ``valid_answers``: every answer accepted as correct (default: the targets), a superset
-  of the targets for open-ended sub-tasks (a fruit outside the 100 tuned on still counts);
+  of the targets for open-ended sub-tasks (a fruit outside the 100 tuned on still
+  counts);
 - ``enumerable``: true when the targets are *all* valid answers, so the exact
   distribution over them can be scored.
 
 The files live in ``diffuse_utils/tasks/`` and are built by ``scripts/build_tasks.py``.
-A folder of prompt files in the paper's release format (``prompts/numbers/*.json``) loads as a
-family too (:func:`release_family`).
+A folder of prompt files in the paper's release format (``prompts/numbers/*.json``)
+loads as a family too (:func:`release_family`).
 
 Example::
 
@@ -51,7 +53,8 @@ def _reference_sets() -> dict:
 
 @dataclass
 class TaskFamily:
-    """One of the six tasks of Section 5: sub-tasks sharing a theme, and how to check answers.
+    """One of the six tasks of Section 5: sub-tasks sharing a theme, and how to check
+    answers.
 
     aliases: other names of a valid answer (``'USA'`` -> ``'United States'``).
     reference: a named reference set replacing each sub-task's ``valid_answers``
@@ -119,7 +122,8 @@ class TaskFamily:
 
     @cached_property
     def _lookups(self) -> dict[str, dict[str, str]]:
-        """Per sub-task: normalized answer -> canonical answer (targets, valid answers, aliases)."""
+        """Per sub-task: normalized answer -> canonical answer (targets, valid answers,
+        aliases)."""
         reference = _reference_sets()[self.reference]() if self.reference else None
         aliases = {normalize_answer(k): v for k, v in self.aliases.items()}
         lookups = {}
@@ -145,14 +149,17 @@ class TaskFamily:
         return set(self._lookups[subtask].values())
 
     def canonical(self, subtask: str, answer: str | None) -> str | None:
-        """The valid answer ``answer`` names for ``subtask`` (alias, case and spacing resolved), or ``None``."""
+        """The valid answer ``answer`` names for ``subtask`` (alias, case and spacing
+        resolved), or ``None``."""
         if answer is None:
             return None
         return self._lookups[subtask].get(normalize_answer(answer))
 
     def checker(self, subtask: str):
-        """:meth:`canonical` for one sub-task, as ``answers.answer_figures`` takes it (answer -> valid form or None).
-        Example: ``load_family("babynames").checker("babynames")("olivia") == 'Olivia'``."""
+        """:meth:`canonical` for one sub-task, as ``answers.answer_figures`` takes it
+        (answer -> valid form or None).
+        Example:
+        ``load_family("babynames").checker("babynames")("olivia") == 'Olivia'``."""
         return partial(self.canonical, subtask)
 
     def to_dict(self) -> dict:
@@ -212,12 +219,14 @@ class TaskFamily:
 
 
 def release_family(folder) -> TaskFamily:
-    """A family from a folder of the release's prompt files (``prompts/numbers``): one sub-task per
-    ``*.json`` file (:meth:`Task.load`, named after the file), the family named after the folder.
+    """A family from a folder of the release's prompt files (``prompts/numbers``): one
+    sub-task per ``*.json`` file (:meth:`Task.load`, named after the file), the family
+    named after the folder.
 
-    The release holds out whole families (leave-one-out), not phrasings: each file has one prompt,
-    so a sub-task's held-out prompt is its training prompt (``metadata['held_out_by_family']``);
-    evaluate such a family only when it was left out of tuning. Targets are all valid answers.
+    The release holds out whole families (leave-one-out), not phrasings: each file has
+    one prompt, so a sub-task's held-out prompt is its training prompt
+    (``metadata['held_out_by_family']``); evaluate such a family only when it was left
+    out of tuning. Targets are all valid answers.
     """
     folder = Path(folder)
     files = sorted(folder.glob("*.json"))
@@ -244,8 +253,8 @@ def release_family(folder) -> TaskFamily:
 
 
 def load_family(name_or_path) -> TaskFamily:
-    """A family by name (``'countries'``, from the package), from a YAML path of your own, or from a
-    folder of the release's prompt files (:func:`release_family`)."""
+    """A family by name (``'countries'``, from the package), from a YAML path of your
+    own, or from a folder of the release's prompt files (:func:`release_family`)."""
     path = Path(name_or_path)
     if path.is_dir():
         return release_family(path)
@@ -265,6 +274,7 @@ def load_suite(names=None) -> list[TaskFamily]:
 
 
 def held_out_task(task: Task) -> Task:
-    """``task`` with its held-out phrasings as prompts: what evaluation samples and scores."""
+    """``task`` with its held-out phrasings as prompts: what evaluation samples and
+    scores."""
     # every other field kept
     return replace(task, prompts=list(task.metadata["held_out_prompts"]))

@@ -41,7 +41,8 @@ BABYNAMES_PROMPT = (
     "the name between two curly braces, like this: {name}. Don't output code."
 )
 
-# Appendix B.1: the five prompt formats of Figure 2 ({low}/{high} filled in; typos are the paper's).
+# Appendix B.1: the five prompt formats of Figure 2 ({low}/{high} filled in; typos are
+# the paper's).
 RANGE_PROMPTS = [
     "Randomly pick an integer between {low} and {high}. Do not provide any code. "
     "Output only the number between two curly braces, like this: {{number}}. Don't "
@@ -56,7 +57,8 @@ RANGE_PROMPTS = [
     "I need you to pick a number completely at random. The number should be between "
     "{low} and {high}. Print the number between two curly braces, like this: {{n}}.",
 ]
-# The RNG prompt of Section 4 with its range as a parameter, and the paper's 1-10 instance of it.
+# The RNG prompt of Section 4 with its range as a parameter, and the paper's 1-10
+# instance of it.
 RNG_RANGE_PROMPT = (
     "Generate a random number between {low} and {high}. Output only the number "
     "between two curly braces, like this: {{number}}. Don't output code."
@@ -64,7 +66,8 @@ RNG_RANGE_PROMPT = (
 RNG_PROMPT = RNG_RANGE_PROMPT.format(low=1, high=10)
 # Footnote 2: a completion prompt for a base model (answers " 1" ... " 20").
 DIE_PROMPT = "She rolled the 20-sided die. It landed on the number"
-# The keys of a prompt file in the paper's release (y0mingzhang/diffuse-distributions, prompts/*/*.json).
+# The keys of a prompt file in the paper's release (y0mingzhang/diffuse-distributions,
+# prompts/*/*.json).
 RELEASE_KEYS = ("request", "response", "targets", "weights", "eos")
 
 
@@ -83,17 +86,19 @@ class Task:
     braces: whether the response wraps the answer in ``{}`` as the paper's prompts ask.
     response_prefix: text pre-filled at the start of the assistant turn (default none,
         as in the paper); it must be a prefix of every response.
-    end_of_turn: whether a response is the whole answer, ended by the end-of-turn token (the
-        paper's prefix-free targets). ``False`` makes each target the *opening* of a longer
-        answer that the model goes on to write, e.g. a biography's first five fields: the loss
-        then shapes how answers start and leaves the rest free (chapter 5). Such targets must
-        be prefix-free by themselves.
-    completion: the prompts are plain text that the model continues (a base model's form, e.g.
-        :data:`DIE_PROMPT`), encoded without a chat template; ``response_prefix`` is then text
-        appended to the prompt. ``False``: each prompt is a user message of the chat template.
-    stop: the text that ends every answer (``"\n"``, ``"."``): written after each response when
-        ``end_of_turn``, and where sampling stops. ``None``: the chat template's end-of-turn
-        token, or the EOS token in completion form. It may not occur inside a response.
+    end_of_turn: whether a response is the whole answer, ended by the end-of-turn token
+        (the paper's prefix-free targets). ``False`` makes each target the *opening* of
+        a longer answer that the model goes on to write, e.g. a biography's first five
+        fields: the loss then shapes how answers start and leaves the rest free (chapter
+        5). Such targets must be prefix-free by themselves.
+    completion: the prompts are plain text that the model continues (a base model's
+        form, e.g. :data:`DIE_PROMPT`), encoded without a chat template;
+        ``response_prefix`` is then text appended to the prompt. ``False``: each prompt
+        is a user message of the chat template.
+    stop: the text that ends every answer (``"\n"``, ``"."``): written after each
+        response when ``end_of_turn``, and where sampling stops. ``None``: the chat
+        template's end-of-turn token, or the EOS token in completion form. It may not
+        occur inside a response.
     """
 
     name: str
@@ -135,15 +140,18 @@ class Task:
         return [f"{{{t}}}" if self.braces else t for t in self.targets]
 
     def answer_of(self, text: str) -> str | None:
-        """The target whose full response is exactly ``text`` (e.g. ``'{7}'`` -> ``'7'``), else ``None``.
+        """The target whose full response is exactly ``text`` (e.g. ``'{7}'`` ->
+        ``'7'``), else ``None``.
 
-        This is the event exact scoring measures: the response and nothing else, then end of turn.
-        :func:`~diffuse_utils.answers.parse_braces` is more lenient (``'Sure! {7}'`` -> ``'7'``).
+        This is the event exact scoring measures: the response and nothing else, then
+        end of turn. :func:`~diffuse_utils.answers.parse_braces` is more lenient
+        (``'Sure! {7}'`` -> ``'7'``).
         """
         return dict(zip(self.responses, self.targets)).get(text)
 
     def to_dict(self) -> dict:
-        """The fields as a dict; ``completion`` and ``stop`` only where set (files of chat tasks keep their form)."""
+        """The fields as a dict; ``completion`` and ``stop`` only where set (files of
+        chat tasks keep their form)."""
         data = asdict(self)
         return {
             k: v
@@ -169,8 +177,9 @@ class Task:
 
     @classmethod
     def load(cls, path: str | Path) -> "Task":
-        """Read a task written by :meth:`save` (YAML or JSON, by suffix), or a prompt file of the
-        paper's release (a mapping with ``request``: see :func:`release_task`), named after the file."""
+        """Read a task written by :meth:`save` (YAML or JSON, by suffix), or a prompt
+        file of the paper's release (a mapping with ``request``: see
+        :func:`release_task`), named after the file."""
         path = Path(path)
         text = path.read_text(encoding="utf-8")
         try:
@@ -211,7 +220,8 @@ class Task:
 def range_task(
     low: int, high: int, templates: list[str] | None = None, name: str | None = None
 ) -> Task:
-    """Uniform random integers in ``[low, high]``, one prompt per template (default: the RNG prompt).
+    """Uniform random integers in ``[low, high]``, one prompt per template (default: the
+    RNG prompt).
 
     Example: ``range_task(1, 45, RANGE_PROMPTS)`` -> 5 prompts, targets '1'..'45'.
     """
@@ -226,18 +236,22 @@ def range_task(
 
 
 def release_task(data: dict, name: str) -> Task:
-    """A task from a prompt of the paper's release: ``request`` (the user message), ``response``
-    (an opening, or a list of them, written before each target), ``targets``, ``weights``, ``eos``.
+    """A task from a prompt of the paper's release: ``request`` (the user message),
+    ``response`` (an opening, or a list of them, written before each target),
+    ``targets``, ``weights``, ``eos``.
 
-    As in the release, an opening is part of what is scored and tuned (``log p(opening + target)``),
-    and ``eos`` (default true) ends each target with the end-of-turn token. With the one opening
-    ``""`` (every release file), targets that are each one braced field (``"{7}"``) load as answers
-    ``"7"`` with ``braces=True`` (the same responses, so the same token ids); other targets load as
-    written, with ``braces=False``. Several openings: where the release draws one opening per target
-    at each step, the task holds every (opening, target) pair, ``opening + target``, with the
-    target's weight split evenly: its loss is the release's expected loss, without the draw, and
-    scores and metrics are over pairs (``metadata['openings']`` lists the openings).
-    Example: ``release_task({"request": "Pick.", "response": [""], "targets": ["{1}", "{2}"]}, "rng")``.
+    As in the release, an opening is part of what is scored and tuned
+    (``log p(opening + target)``), and ``eos`` (default true) ends each target with the
+    end-of-turn token. With the one opening ``""`` (every release file), targets that
+    are each one braced field (``"{7}"``) load as answers ``"7"`` with ``braces=True``
+    (the same responses, so the same token ids); other targets load as written, with
+    ``braces=False``. Several openings: where the release draws one opening per target
+    at each step, the task holds every (opening, target) pair, ``opening + target``,
+    with the target's weight split evenly: its loss is the release's expected loss,
+    without the draw, and scores and metrics are over pairs (``metadata['openings']``
+    lists the openings).
+    Example: ``release_task({"request": "Pick.", "response": [""], "targets": ["{1}",
+    "{2}"]}, "rng")``.
     """
     unknown, missing = (
         set(data) - set(RELEASE_KEYS),
@@ -288,7 +302,8 @@ def release_task(data: dict, name: str) -> Task:
     )
 
 
-# The type of each field of a task file (and of the release's), as Python types and in words.
+# The type of each field of a task file (and of the release's), as Python types and in
+# words.
 _FIELD_TYPES = {
     "name": (str, "a string"),
     "request": (str, "a string"),
@@ -307,9 +322,10 @@ _FIELD_TYPES = {
 
 
 def _check_types(fields: dict) -> None:
-    """Raise :class:`TaskError` naming the first field of the wrong type, the type found and the one
-    expected: ``prompts: hello`` in YAML is a string, not a list of one prompt, and ``targets: {a: 1}``
-    a mapping. ``None`` is allowed for ``weights`` and ``stop``; tuples pass for lists."""
+    """Raise :class:`TaskError` naming the first field of the wrong type, the type found
+    and the one expected: ``prompts: hello`` in YAML is a string, not a list of one
+    prompt, and ``targets: {a: 1}`` a mapping. ``None`` is allowed for ``weights`` and
+    ``stop``; tuples pass for lists."""
     where = f"Task {fields.get('name')!r}"
     for key, value in fields.items():
         expected, words = _FIELD_TYPES.get(key, (object, ""))

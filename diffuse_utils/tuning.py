@@ -7,8 +7,9 @@ Two update schedules (:class:`TuneSettings` ``update_per``):
 - ``"prompt"`` (the paper's release, the default): each pass visits every (task, prompt)
   pair in a seeded shuffled order and makes one AdamW update per pair, on that prompt's
   loss over all its targets. A pass over the six-task set is as many updates as prompts.
-- ``"pass"``: one update per pass, on the loss summed over tasks (each task's loss the mean
-  over its prompts), optionally over a random subset of pairs and targets (CPU budgets).
+- ``"pass"``: one update per pass, on the loss summed over tasks (each task's loss the
+  mean over its prompts), optionally over a random subset of pairs and targets (CPU
+  budgets).
 
 An update's ``prompt + target`` sequences are scored together as a trie (``packing``):
 every shared token prefix, prompts included, runs through the model once, in forward
@@ -80,9 +81,10 @@ def add_lora(
     seed: int = 0,
     lora_dropout: float = 0.0,
 ):
-    """Wrap ``model`` with fresh LoRA adapters (PEFT). The base weights are frozen and shared: the
-    base model object gains the (zero-initialized B) LoRA layers in place. The random A matrices
-    come from ``seed``; the caller's torch random state is restored afterwards."""
+    """Wrap ``model`` with fresh LoRA adapters (PEFT). The base weights are frozen and
+    shared: the base model object gains the (zero-initialized B) LoRA layers in place.
+    The random A matrices come from ``seed``; the caller's torch random state is
+    restored afterwards."""
     config = LoraConfig(
         r=lora_rank,
         lora_alpha=lora_alpha,
@@ -98,7 +100,8 @@ def add_lora(
 
 
 def _trainable(model, settings: TuneSettings):
-    """A PEFT model whose LoRA weights train: fresh adapters, or ``model``'s own (continued in place)."""
+    """A PEFT model whose LoRA weights train: fresh adapters, or ``model``'s own
+    (continued in place)."""
     if not isinstance(model, PeftModel):
         return add_lora(
             model,
@@ -114,9 +117,9 @@ def _trainable(model, settings: TuneSettings):
 
 
 class TuningRun:
-    """One tuning run's state: the model and its optimizer, the draws, the clock and the history.
-    :func:`tune` makes one; its methods are the loop the book shows (``one_pass``, ``accumulate``,
-    ``meets``)."""
+    """One tuning run's state: the model and its optimizer, the draws, the clock and the
+    history. :func:`tune` makes one; its methods are the loop the book shows
+    (``one_pass``, ``accumulate``, ``meets``)."""
 
     def __init__(
         self,
@@ -155,9 +158,9 @@ class TuningRun:
         )
 
     def one_pass(self, index: int) -> bool:
-        """Run pass ``index``; True when it meets the early stop. One update per pass checks
-        before its update (the run ends with the model it measured); one update per prompt
-        checks after the pass, as the release does."""
+        """Run pass ``index``; True when it meets the early stop. One update per pass
+        checks before its update (the run ends with the model it measured); one update
+        per prompt checks after the pass, as the release does."""
         before = self.settings.update_per == "pass"
         loss = optimal = 0.0
         for update in plan_pass(self.encoded, self.rng, self.settings):
@@ -172,7 +175,8 @@ class TuningRun:
         return not before and self.meets(loss, optimal)
 
     def accumulate(self, update: Update, index: int) -> float:
-        """Gradients of one update's loss; a history row (diagnostics of the state before it)."""
+        """Gradients of one update's loss; a history row (diagnostics of the state
+        before it)."""
         self.optimizer.zero_grad(set_to_none=True)
         row = {"pass": index, "update": self.updates, **self.diagnose(final=False)}
         queries = [
@@ -208,7 +212,8 @@ class TuningRun:
         return loss
 
     def diagnose(self, final: bool) -> dict:
-        """The monitor's measurements of the current model when due (in eval mode, no gradients)."""
+        """The monitor's measurements of the current model when due (in eval mode, no
+        gradients)."""
         if self.monitor is None or not (final or self.monitor.due(self.updates)):
             return {}
         start = time.perf_counter()
@@ -220,7 +225,8 @@ class TuningRun:
         return measured
 
     def meets(self, loss: float, optimal: float) -> bool:
-        """Hand the model to ``on_passing`` at each passing threshold met; True at the early stop."""
+        """Hand the model to ``on_passing`` at each passing threshold met; True at the
+        early stop."""
         while self.passing and loss <= optimal * (1 + self.passing[0]):
             self.on_passing(self.passing.pop(0), self.model, self.history())
         gamma = self.settings.early_stop_gamma
@@ -243,21 +249,23 @@ def tune(
     progress: bool = True,
     **overrides,
 ):
-    """Fine-tune LoRA adapters so the model's distribution over each task's targets matches ``p*``.
+    """Fine-tune LoRA adapters so the model's distribution over each task's targets
+    matches ``p*``.
 
-    settings: a :class:`TuneSettings` (default: the release's), with ``overrides`` (its field names,
-    e.g. ``passes=40, lr=5e-4``) replaced. A ``PeftModel`` is trained further, in place (its own
-    LoRA shape kept), as the release continues the six-task adapter for biographies.
+    settings: a :class:`TuneSettings` (default: the release's), with ``overrides`` (its
+    field names, e.g. ``passes=40, lr=5e-4``) replaced. A ``PeftModel`` is trained
+    further, in place (its own LoRA shape kept), as the release continues the six-task
+    adapter for biographies.
     tokens_per_pass: tokens per forward pass (memory; results agree to float rounding).
-    monitor: e.g. :class:`~diffuse_utils.diagnostics.TrainingMonitor`; measures the model before
-    every update it is due and once at the end, as columns of the history.
-    passing_gammas, on_passing: thresholds above the early stop; where a pass first meets one,
-    ``on_passing(gamma, peft_model, history)`` sees the model and history a run stopping there ends
-    with (e.g. to save it); where none does, the final ones.
-    Returns ``(peft_model, history)``: one row per update, with ``pass``, ``update``, ``loss`` (before
-    the update) and its ``optimal_loss``, ``stepped`` (False where the early stop came first),
-    ``loss/<task>``, ``seconds`` and ``diagnostic_seconds`` (cumulative); ``history.stepped.sum()``
-    updates were made.
+    monitor: e.g. :class:`~diffuse_utils.diagnostics.TrainingMonitor`; measures the
+    model before every update it is due and once at the end, as columns of the history.
+    passing_gammas, on_passing: thresholds above the early stop; where a pass first
+    meets one, ``on_passing(gamma, peft_model, history)`` sees the model and history a
+    run stopping there ends with (e.g. to save it); where none does, the final ones.
+    Returns ``(peft_model, history)``: one row per update, with ``pass``, ``update``,
+    ``loss`` (before the update) and its ``optimal_loss``, ``stepped`` (False where the
+    early stop came first), ``loss/<task>``, ``seconds`` and ``diagnostic_seconds``
+    (cumulative); ``history.stepped.sum()`` updates were made.
     """
     settings = tune_settings(settings, **overrides)
     passing = sorted(passing_gammas, reverse=True)
@@ -316,21 +324,23 @@ def _check_run(
 
 
 def save_adapter(model: PeftModel, path) -> None:
-    """Write the LoRA adapter as PEFT safetensors (``adapter_model.safetensors`` + config)."""
+    """Write the LoRA adapter as PEFT safetensors (``adapter_model.safetensors`` +
+    config)."""
     model.save_pretrained(str(path), safe_serialization=True)
 
 
 def load_adapter(base_model, path) -> PeftModel:
-    """Attach a saved adapter to ``base_model`` (in eval mode). Loads safetensors, never pickle."""
+    """Attach a saved adapter to ``base_model`` (in eval mode). Loads safetensors, never
+    pickle."""
     return PeftModel.from_pretrained(base_model, str(path), is_trainable=False).eval()
 
 
 @contextmanager
 def adapter(tuned):
-    """The tuned model inside the block; on leaving it (an error included) the adapter is taken
-    out of the base model, which PEFT had changed in place, so the caller's base model is the
-    base model again. ``tuned``: a ``PeftModel``, or the ``(model, history)`` pair that
-    :func:`tune` and ``artifacts.cached_tune`` return.
+    """The tuned model inside the block; on leaving it (an error included) the adapter
+    is taken out of the base model, which PEFT had changed in place, so the caller's
+    base model is the base model again. ``tuned``: a ``PeftModel``, or the
+    ``(model, history)`` pair that :func:`tune` and ``artifacts.cached_tune`` return.
 
     Example::
 
@@ -358,8 +368,9 @@ def fit_free_logits(
 ) -> pd.DataFrame:
     """Minimize Eq. 5 over free logits (no model): the loss in its purest form.
 
-    p_star: target probabilities ``(T,)``. Adam from random logits. Returns one row per step
-    with ``loss``, ``kl`` (KL(p*||p)) and the current probabilities ``p_0 .. p_{T-1}``.
+    p_star: target probabilities ``(T,)``. Adam from random logits. Returns one row per
+    step with ``loss``, ``kl`` (KL(p*||p)) and the current probabilities
+    ``p_0 .. p_{T-1}``.
     Example: ``fit_free_logits([0.5, 0.5]).iloc[-1]["kl"] < 1e-6``.
     """
     target = torch.as_tensor(

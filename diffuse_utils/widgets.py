@@ -1,5 +1,6 @@
-"""Widgets where readers play, over results a chapter has already computed: none tunes, and only
-chapter 1's :func:`sample_explorer` samples (a fresh draw per setting, which is its point).
+"""Widgets where readers play, over results a chapter has already computed: none tunes,
+and only chapter 1's :func:`sample_explorer` samples (a fresh draw per setting, which is
+its point).
 
 Each widget is a plain function that draws one state (a figure or a table) behind a few
 controls (ipywidgets). The rendered book cannot run a widget, so the chapter shows the
@@ -25,7 +26,8 @@ NOT_VALID = "(not a valid answer)"  # the row of answer_table that counts junk
 
 
 def _output(result) -> dict:
-    """``result`` (a figure, a table) as one display output; a figure is closed so it is drawn once."""
+    """``result`` (a figure, a table) as one display output; a figure is closed so it is
+    drawn once."""
     from IPython.core.interactiveshell import InteractiveShell
 
     data, metadata = InteractiveShell.instance().display_formatter.format(result)
@@ -35,10 +37,12 @@ def _output(result) -> dict:
 
 
 def _panel(draw, **controls):
-    """``controls`` above an Output widget showing ``draw(**their values)``, redrawn when one changes.
+    """``controls`` above an Output widget showing ``draw(**their values)``, redrawn
+    when one changes.
 
-    The drawing is written into the Output widget's ``outputs`` as data, not displayed inside it:
-    headless execution (papermill, nbclient) can hang on ``interact``'s captured displays."""
+    The drawing is written into the Output widget's ``outputs`` as data, not displayed
+    inside it: headless execution (papermill, nbclient) can hang on ``interact``'s
+    captured displays."""
     from ipywidgets import Output, VBox
 
     out = Output()
@@ -59,9 +63,10 @@ def _panel(draw, **controls):
 def values_at(curve: pd.DataFrame, update: int) -> pd.Series:
     """The terms measured at ``update``, or at the last measured update before it.
 
-    curve: ``diagnostics.terms(history, task)`` (columns ``update``, ``L``, ``H``, ``KL``,
-    ``neg_log_mass``, optionally ``memorization``). Returns ``update``, ``L - H(p*)``, ``KL``,
-    ``-log M`` (and ``memorization``). Example: ``values_at(curve, 0)["KL"]``, the KL before tuning.
+    curve: ``diagnostics.terms(history, task)`` (columns ``update``, ``L``, ``H``,
+    ``KL``, ``neg_log_mass``, optionally ``memorization``). Returns ``update``,
+    ``L - H(p*)``, ``KL``, ``-log M`` (and ``memorization``). Example:
+    ``values_at(curve, 0)["KL"]``, the KL before tuning.
     """
     measured = curve[curve["update"] <= update]
     row = measured.iloc[-1] if len(measured) else curve.iloc[0]
@@ -77,8 +82,9 @@ def values_at(curve: pd.DataFrame, update: int) -> pd.Series:
 
 
 def tuning_step_figure(curve: pd.DataFrame, update: int):
-    """The run's L - H(p*), KL and -log M (and memorization) against the update, a dotted marker at
-    ``update`` and the values there in the titles. Returns the Figure."""
+    """The run's L - H(p*), KL and -log M (and memorization) against the update, a
+    dotted marker at ``update`` and the values there in the titles. Returns the
+    Figure."""
     values = values_at(curve, update)
     frame = curve.assign(
         **{"L - H(p*)": curve["L"] - curve["H"], "-log M": curve["neg_log_mass"]}
@@ -109,7 +115,8 @@ def tuning_step_figure(curve: pd.DataFrame, update: int):
 
 
 def tuning_stepper(curve: pd.DataFrame):
-    """A slider over the measured updates of ``curve`` drawing :func:`tuning_step_figure` (starts at the last)."""
+    """A slider over the measured updates of ``curve`` drawing
+    :func:`tuning_step_figure` (starts at the last)."""
     from ipywidgets import SelectionSlider
 
     updates = [int(u) for u in curve["update"]]
@@ -123,10 +130,10 @@ def tuning_stepper(curve: pd.DataFrame):
 
 
 def sample_explorer(show_samples, tasks, temperature: float = 1.0, prefixes=("{", "")):
-    """Chapter 1's explorer: a task menu (``tasks``' keys), a temperature slider (0.2 to 20) and a
-    response-prefix menu drawing ``show_samples(task, temperature, prefix)``, which samples afresh.
-    Built like the other widgets (``_panel``), not with ``ipywidgets.interactive``, whose captured
-    displays can hang headless execution."""
+    """Chapter 1's explorer: a task menu (``tasks``' keys), a temperature slider (0.2 to
+    20) and a response-prefix menu drawing ``show_samples(task, temperature, prefix)``,
+    which samples afresh. Built like the other widgets (``_panel``), not with
+    ``ipywidgets.interactive``, whose captured displays can hang headless execution."""
     from ipywidgets import Dropdown, FloatSlider
 
     return _panel(
@@ -147,11 +154,13 @@ def sample_explorer(show_samples, tasks, temperature: float = 1.0, prefixes=("{"
 def biography_sheet(
     bios: dict[str, pd.DataFrame], index: int, well_formed: bool = True
 ) -> pd.DataFrame:
-    """Biography ``index`` of each model, side by side: one column per model, one row per field.
+    """Biography ``index`` of each model, side by side: one column per model, one row
+    per field.
 
-    bios: model name -> ``biographies.parse_biographies`` frame. well_formed: count only the
-    generations that parsed (else every generation, with a ``problem`` row). A model with fewer
-    biographies than ``index + 1`` gets an empty column. Example: ``biography_sheet(bios, 0)``.
+    bios: model name -> ``biographies.parse_biographies`` frame. well_formed: count only
+    the generations that parsed (else every generation, with a ``problem`` row). A model
+    with fewer biographies than ``index + 1`` gets an empty column. Example:
+    ``biography_sheet(bios, 0)``.
     """
     rows = list(FIELDS) + ([] if well_formed else ["problem"])
     columns = {}
@@ -171,7 +180,8 @@ def _wrapped(table: pd.DataFrame):
 
 
 def biography_browser(bios: dict[str, pd.DataFrame]):
-    """A slider over the biography index and a well-formed-only switch, drawing :func:`biography_sheet`."""
+    """A slider over the biography index and a well-formed-only switch, drawing
+    :func:`biography_sheet`."""
     from ipywidgets import Checkbox, IntSlider
 
     longest = max(len(frame) for frame in bios.values())
@@ -192,12 +202,14 @@ def _comparison_row(comparison: pd.DataFrame, method: str, probe: str) -> pd.Ser
 def answer_table(
     comparison: pd.DataFrame, method: str, probe: str, top: int = 10
 ) -> pd.DataFrame:
-    """The ``top`` most frequent valid answers of ``method`` on ``probe``, then the junk.
+    """The ``top`` most frequent valid answers of ``method`` on ``probe``, then the
+    junk.
 
-    comparison: rows of ``baselines.compare_probes`` (``method``, ``probe``, ``n`` generations,
-    ``answers``: the valid ones). Columns ``answer``, ``count``, ``share`` (of all ``n``
-    generations); the last row, ``NOT_VALID``, counts the generations with no valid answer.
-    Ties are broken by the answer. Example: ``answer_table(comparison, "tuned", "rng")``.
+    comparison: rows of ``baselines.compare_probes`` (``method``, ``probe``, ``n``
+    generations, ``answers``: the valid ones). Columns ``answer``, ``count``, ``share``
+    (of all ``n`` generations); the last row, ``NOT_VALID``, counts the generations with
+    no valid answer. Ties are broken by the answer. Example:
+    ``answer_table(comparison, "tuned", "rng")``.
     """
     row = _comparison_row(comparison, method, probe)
     counts = pd.Series(row["answers"], dtype=object).value_counts()
@@ -217,7 +229,8 @@ def answer_table(
 
 
 def answer_figure(comparison: pd.DataFrame, method: str, probe: str, top: int = 15):
-    """Bars of :func:`answer_table` (shares of all generations, the junk bar last). Returns the Figure."""
+    """Bars of :func:`answer_table` (shares of all generations, the junk bar last).
+    Returns the Figure."""
     table = answer_table(comparison, method, probe, top)
     valid = 1 - table["share"].iloc[-1]
     title = f"{method} on {probe}: {valid:.0%} valid"
@@ -231,7 +244,8 @@ def answer_figure(comparison: pd.DataFrame, method: str, probe: str, top: int = 
 def answer_browser(
     comparison: pd.DataFrame, method: str | None = None, probe: str | None = None
 ):
-    """Drop-downs for the method and the probe of ``comparison``, drawing :func:`answer_figure`."""
+    """Drop-downs for the method and the probe of ``comparison``, drawing
+    :func:`answer_figure`."""
     from ipywidgets import Dropdown
 
     methods, probes = (
