@@ -1,44 +1,80 @@
-"""diffuse_utils: the code behind the book "Forcing Diffuse Distributions out of Language Models".
+"""diffuse_utils: the code behind the book "Forcing Diffuse Distributions out of
+Language Models".
 
 Modules, one concern each:
 
-- loading and tasks: ``models`` (loading), ``tasks`` (prompt + targets + weights), ``data``
-  (natural distributions: SSA names), ``suite`` (the six task families of Section 5);
-- scoring: ``encoding`` (chat templates, prefix-free targets), ``tries`` (targets as tries, rows
-  and passes planned), ``packing`` (the packed forward: each shared token prefix run once),
-  ``scoring`` (exact target log-probs), ``token_targets`` (the per-token form of the loss);
+- loading and tasks: ``models`` (loading), ``tasks`` (prompt + targets + weights),
+  ``data`` (natural distributions: SSA names), ``suite`` (the six task families of
+  Section 5);
+- scoring: ``encoding`` (chat templates, prefix-free targets), ``tries`` (targets as
+  tries, rows and passes planned), ``packing`` (the packed forward: each shared token
+  prefix run once), ``scoring`` (exact target log-probs), ``token_targets`` (the
+  per-token form of the loss);
 - sampling: ``decoding`` (``SampleSettings``, answer lengths, temperature/top-p/min-p),
   ``kvcache`` (the sampler's preallocated cache), ``sampling``;
-- reading answers: ``answers`` (braces, canonical forms, valid answers, the diversity figures),
-  ``metrics``;
-- tuning: ``schedule`` (``TuneSettings``, the order of updates), ``tuning`` (loss, LoRA, loop,
-  ``adapter``), ``diagnostics`` (exact L = H + KL - log M, memorization), ``fidelity`` (the
-  book's settings beside the paper's and the release's);
-- experiments: ``artifacts`` (adapters, generations and measurements cached by their settings),
-  ``evaluation`` (held-out evaluation, leave-one-out), ``baselines`` (decoding knobs, Verbalized
-  Sampling), ``string_seed`` (String Seed of Thought), ``utility`` (greedy QA, an exact
-  knowledge probe, perplexity), ``ablation`` (chapter 7: doses, threshold crossings, the
-  defaults rule), ``format_probes`` (ending the turn: format against substance),
-  ``biographies`` (Section 6) and ``places`` (offline geocoding, world outline);
-- the book's pages: ``plots``, ``widgets`` (controls over results a chapter has, with static
-  fallbacks), ``report`` (glue, paper tables, the package's code shown on pages).
+- reading answers: ``answers`` (braces, canonical forms, valid answers, the diversity
+  figures), ``metrics``;
+- tuning: ``schedule`` (``TuneSettings``, the order of updates), ``tuning`` (loss, LoRA,
+  loop, ``adapter``), ``diagnostics`` (exact L = H + KL - log M, memorization),
+  ``fidelity`` (the book's settings beside the paper's and the release's);
+- experiments: ``artifacts`` (adapters, generations and measurements cached by their
+  settings), ``evaluation`` (held-out evaluation, leave-one-out), ``baselines``
+  (decoding knobs, Verbalized Sampling), ``string_seed`` (String Seed of Thought),
+  ``utility`` (greedy QA, an exact knowledge probe, perplexity), ``ablation`` (chapter
+  7: doses, threshold crossings, the defaults rule), ``format_probes`` (ending the turn:
+  format against substance), ``biographies`` (Section 6) and ``places`` (offline
+  geocoding, world outline);
+- the book's pages: ``plots``, ``widgets`` (controls over results a chapter has, with
+  static fallbacks), ``report`` (glue, paper tables, the package's code shown on pages).
 
-What the notebooks call is exported here (``du.X``); the rest is reached through its module
-(``from diffuse_utils import biographies``).
+What the notebooks call is exported here (``du.X``); the rest is reached through its
+module (``from diffuse_utils import biographies``).
 """
-from . import baselines, data, diagnostics, fidelity, metrics, profiles  # modules the book reaches as du.baselines, ...
+
+# modules the book reaches as du.baselines, ...
+from . import baselines, data, diagnostics, fidelity, metrics, profiles
 from .answers import answer_figures, parse_braces, text_figures
 from .artifacts import cached_generations, cached_measure, cached_tune
-from .encoding import NoChatTemplateError, check_prefix_free, encode_prompt, encode_targets, encode_task
-from .evaluation import evaluate_suite, leave_one_out_plan, suite_adapter, training_tasks
+from .decoding import (
+    BIOGRAPHY_TOKENS,
+    LONG_ANSWER_TOKENS,
+    SHORT_ANSWER_TOKENS,
+    SampleSettings,
+    sample_settings,
+)
+from .encoding import (
+    NoChatTemplateError,
+    check_prefix_free,
+    encode_prompt,
+    encode_targets,
+    encode_task,
+)
+from .evaluation import (
+    evaluate_suite,
+    leave_one_out_plan,
+    suite_adapter,
+    training_tasks,
+)
 from .metrics import empirical_distribution, entropy, kl_divergence, top_k_table
 from .models import load_model, load_tokenizer, resolve_device, resolve_dtype
-from .decoding import BIOGRAPHY_TOKENS, LONG_ANSWER_TOKENS, SHORT_ANSWER_TOKENS, SampleSettings, sample_settings
 from .sampling import sample
 from .schedule import TuneSettings, tune_settings
-from .scoring import conditional_distribution, score_prompts, target_logprobs, valid_mass
+from .scoring import (
+    conditional_distribution,
+    score_prompts,
+    target_logprobs,
+    valid_mass,
+)
 from .suite import FAMILY_NAMES, load_family, load_suite
-from .tasks import BABYNAMES_PROMPT, DIE_PROMPT, RANGE_PROMPTS, RNG_PROMPT, Task, TaskError, range_task
+from .tasks import (
+    BABYNAMES_PROMPT,
+    DIE_PROMPT,
+    RANGE_PROMPTS,
+    RNG_PROMPT,
+    Task,
+    TaskError,
+    range_task,
+)
 from .tuning import adapter, distribution_matching_loss, tune
 
 __version__ = "0.1.0"

@@ -1,18 +1,23 @@
-"""Expensive results saved under a folder keyed by their configuration, reused on re-run: adapters
-(:func:`cached_tune`), generations (:func:`cached_generations`) and measurements of a model
-(:func:`cached_measure`).
+"""Expensive results saved under a folder keyed by their configuration, reused on
+re-run: adapters (:func:`cached_tune`), generations (:func:`cached_generations`) and
+measurements of a model (:func:`cached_measure`).
 
 A key is a short hash of everything that determines the result (model, tasks,
-hyper-parameters, seed), never of settings that only change speed or memory (batch sizes,
-``tokens_per_pass``). Writes go through a ``.partial`` name renamed at the end, so an
-interrupted run leaves nothing half-written and is simply redone.
+hyper-parameters, seed), never of settings that only change speed or memory (batch
+sizes, ``tokens_per_pass``). Writes go through a ``.partial`` name renamed at the end,
+so an interrupted run leaves nothing half-written and is simply redone.
 
 Example::
 
-    model, history = cached_tune("artifacts", model, tokenizer, [rng], passes=30, lr=5e-4)
-    texts, seconds = cached_generations("artifacts", model, tokenizer, [RNG_PROMPT], 100, label="base")
-    texts[0][:3], seconds[0]                  # ['{7}', '{3}', '{7}'], the seconds the 100 took
+    model, history = cached_tune(
+        "artifacts", model, tokenizer, [rng], passes=30, lr=5e-4
+    )
+    texts, seconds = cached_generations(
+        "artifacts", model, tokenizer, [RNG_PROMPT], 100, label="base"
+    )
+    texts[0][:3], seconds[0]  # ['{7}', '{3}', '{7}'], the seconds the 100 took
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +28,6 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
-
 from peft import PeftModel
 
 from .decoding import SampleSettings, sample_settings
@@ -33,7 +37,8 @@ from .tuning import load_adapter, save_adapter, tune
 
 
 def config_key(**config) -> str:
-    """12 hex digits identifying ``config`` (JSON-serializable values; order of keys ignored)."""
+    """12 hex digits identifying ``config`` (JSON-serializable values; order of keys
+    ignored)."""
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -45,17 +50,23 @@ def model_id(model) -> str:
 
 
 def adapter_fingerprint(model) -> str:
-    """``'base'`` for a plain model; for a PEFT model, 12 hex digits of a hash of its adapter
-    weights. Cache keys of generations include it, so a changed adapter is never served
-    the generations of an old one. A plain model that still holds LoRA layers (PEFT puts an
-    adapter *inside* the model it was loaded on) is refused: it would be cached as the base model."""
+    """``'base'`` for a plain model; for a PEFT model, 12 hex digits of a hash of its
+    adapter weights. Cache keys of generations include it, so a changed adapter is never
+    served the generations of an old one. A plain model that still holds LoRA layers
+    (PEFT puts an adapter *inside* the model it was loaded on) is refused: it would be
+    cached as the base model."""
     from peft import get_peft_model_state_dict
+
     if not isinstance(model, PeftModel):
-        parameters = getattr(model, "named_parameters", None)   # absent on stand-ins that only carry a name
+        # absent on stand-ins that only carry a name
+        parameters = getattr(model, "named_parameters", None)
         if parameters is not None and any("lora_" in name for name, _ in parameters()):
-            raise ValueError("this model holds LoRA layers but is not a PeftModel: PEFT put an adapter inside it, so "
-                             "as 'the base model' it would run the adapter. Use the PeftModel, or take the base model "
-                             "back with `model = peft_model.unload()` before using it as the base.")
+            raise ValueError(
+                "this model holds LoRA layers but is not a PeftModel: PEFT put an "
+                "adapter inside it, so as 'the base model' it would run the adapter. "
+                "Use the PeftModel, or take the base model back with `model = "
+                "peft_model.unload()` before using it as the base."
+            )
         return "base"
     digest = hashlib.sha256()
     for name, tensor in sorted(get_peft_model_state_dict(model).items()):
@@ -70,88 +81,157 @@ def _publish(partial: Path, final: Path) -> None:
     partial.rename(final)
 
 
-def cached_tune(output_dir, model, tokenizer, tasks, settings=None, *, also_save_gammas=(), monitor=None,
-                progress: bool = True, tokens_per_pass: int | None = None, **overrides):
-    """:func:`tune` unless an adapter with the same configuration is saved; then load it.
+def cached_tune(
+    output_dir,
+    model,
+    tokenizer,
+    tasks,
+    settings=None,
+    *,
+    also_save_gammas=(),
+    monitor=None,
+    progress: bool = True,
+    tokens_per_pass: int | None = None,
+    **overrides,
+):
+    """:func:`tune` unless an adapter with the same configuration is saved; then load
+    it.
 
-    The configuration is the model (and, when tuning continues a ``PeftModel``, its adapter's
-    weights), the tasks and every field of the :class:`TuneSettings` (``settings`` with ``overrides``);
-    ``tokens_per_pass``, ``progress`` and the monitor do not change the adapter. A saved run is
-    reused by any caller, except one whose ``monitor`` asks for measurements its history lacks
-    (then the run is repeated with the monitor, and gives the same adapter).
-    Saves ``adapters/<names>-<key>/`` with the PEFT safetensors adapter, ``history.csv`` and
-    ``config.json``. Returns ``(peft_model, history)`` either way.
-    also_save_gammas: early-stop thresholds above ``early_stop_gamma``. The run passes each on
-    its way, and a run stopping there is the same run up to that point, so the adapter it has
-    there is saved under the key that threshold has: a sweep over thresholds tunes once.
+    The configuration is the model (and, when tuning continues a ``PeftModel``, its
+    adapter's weights), the tasks and every field of the :class:`TuneSettings`
+    (``settings`` with ``overrides``); ``tokens_per_pass``, ``progress`` and the monitor
+    do not change the adapter. A saved run is reused by any caller, except one whose
+    ``monitor`` asks for measurements its history lacks (then the run is repeated with
+    the monitor, and gives the same adapter).
+    Saves ``adapters/<names>-<key>/`` with the PEFT safetensors adapter, ``history.csv``
+    and ``config.json``. Returns ``(peft_model, history)`` either way.
+    also_save_gammas: early-stop thresholds above ``early_stop_gamma``. The run passes
+    each on its way, and a run stopping there is the same run up to that point, so the
+    adapter it has there is saved under the key that threshold has: a sweep over
+    thresholds tunes once.
     """
     settings = tune_settings(settings, **overrides)
     start_from = adapter_fingerprint(model)
     folder = _adapter_folder(output_dir, model, tasks, settings, start_from)
     if _saved_with(folder, monitor):
         history = pd.read_csv(folder / "history.csv")
-        history.attrs["tune_seconds"] = json.loads((folder / "config.json").read_text()).get("tune_seconds")
+        history.attrs["tune_seconds"] = json.loads(
+            (folder / "config.json").read_text()
+        ).get("tune_seconds")
         if isinstance(model, PeftModel):
-            model = model.unload()  # the saved adapter already includes the one it started from
+            # the saved adapter already includes the one it started from
+            model = model.unload()
         return load_adapter(model, folder), history
     start = time.perf_counter()
 
     def save_passing(gamma, tuned, history):
         at_gamma = replace(settings, early_stop_gamma=gamma)
-        _save_tuned(_adapter_folder(output_dir, model, tasks, at_gamma, start_from), tuned, history, tasks,
-                    at_gamma, monitor, time.perf_counter() - start)
+        _save_tuned(
+            _adapter_folder(output_dir, model, tasks, at_gamma, start_from),
+            tuned,
+            history,
+            tasks,
+            at_gamma,
+            monitor,
+            time.perf_counter() - start,
+        )
+
     extra = {} if tokens_per_pass is None else {"tokens_per_pass": tokens_per_pass}
-    tuned, history = tune(model, tokenizer, tasks, settings, passing_gammas=also_save_gammas, on_passing=save_passing,
-                          monitor=monitor, progress=progress, **extra)
+    tuned, history = tune(
+        model,
+        tokenizer,
+        tasks,
+        settings,
+        passing_gammas=also_save_gammas,
+        on_passing=save_passing,
+        monitor=monitor,
+        progress=progress,
+        **extra,
+    )
     history.attrs["tune_seconds"] = time.perf_counter() - start
-    _save_tuned(folder, tuned, history, tasks, settings, monitor, history.attrs["tune_seconds"])
+    _save_tuned(
+        folder, tuned, history, tasks, settings, monitor, history.attrs["tune_seconds"]
+    )
     return tuned, history
 
 
 def _saved_with(folder: Path, monitor) -> bool:
-    """Whether ``folder`` holds a finished run whose history has what ``monitor`` measures."""
+    """Whether ``folder`` holds a finished run whose history has what ``monitor``
+    measures."""
     if not (folder / "adapter_model.safetensors").exists():
         return False
     saved = json.loads((folder / "config.json").read_text()).get("monitor")
-    return monitor is None or saved == json.loads(json.dumps(monitor.key(), default=str))
+    return monitor is None or saved == json.loads(
+        json.dumps(monitor.key(), default=str)
+    )
 
 
 def _adapter_folder(output_dir, model, tasks, settings, start_from: str) -> Path:
     """Where :func:`cached_tune` keeps the adapter of this configuration."""
     extra = {} if start_from == "base" else {"continues": start_from}
-    key = config_key(model=model_id(model), tasks=[t.to_dict() for t in tasks], **asdict(settings), **extra)
-    return Path(output_dir) / "adapters" / f"{'+'.join(t.name for t in tasks)[:60]}-{key}"
+    key = config_key(
+        model=model_id(model),
+        tasks=[t.to_dict() for t in tasks],
+        **asdict(settings),
+        **extra,
+    )
+    return (
+        Path(output_dir) / "adapters" / f"{'+'.join(t.name for t in tasks)[:60]}-{key}"
+    )
 
 
-def _save_tuned(folder: Path, tuned, history, tasks, settings, monitor, seconds: float) -> None:
-    """Write the adapter, ``history.csv`` and ``config.json`` through a ``.partial`` folder."""
+def _save_tuned(
+    folder: Path, tuned, history, tasks, settings, monitor, seconds: float
+) -> None:
+    """Write the adapter, ``history.csv`` and ``config.json`` through a ``.partial``
+    folder."""
     partial = folder.with_name(folder.name + ".partial")
     save_adapter(tuned, partial)
     history.to_csv(partial / "history.csv", index=False)
-    (partial / "config.json").write_text(json.dumps({"tasks": [t.name for t in tasks], **asdict(settings),
-                                                     "monitor": None if monitor is None else monitor.key(),
-                                                     "tune_seconds": seconds}, default=str))
+    (partial / "config.json").write_text(
+        json.dumps(
+            {
+                "tasks": [t.name for t in tasks],
+                **asdict(settings),
+                "monitor": None if monitor is None else monitor.key(),
+                "tune_seconds": seconds,
+            },
+            default=str,
+        )
+    )
     _publish(partial, folder)
 
 
-def cached_generations(output_dir, model, tokenizer, prompts: list[str], n,
-                       settings: SampleSettings | None = None, *, label: str,
-                       batch_size: int = 100, progress: bool = True, **overrides):
-    """``(texts, seconds)``, one entry per prompt: ``n`` generations of each prompt (``n`` a
-    count, or one count per prompt) under ``settings`` (a :class:`SampleSettings`) with
-    ``overrides`` replaced, and the seconds they took; saved under ``output_dir/generations``
-    and reused.
+def cached_generations(
+    output_dir,
+    model,
+    tokenizer,
+    prompts: list[str],
+    n,
+    settings: SampleSettings | None = None,
+    *,
+    label: str,
+    batch_size: int = 100,
+    progress: bool = True,
+    **overrides,
+):
+    """``(texts, seconds)``, one entry per prompt: ``n`` generations of each prompt
+    (``n`` a count, or one count per prompt) under ``settings`` (a
+    :class:`SampleSettings`) with ``overrides`` replaced, and the seconds they took;
+    saved under ``output_dir/generations`` and reused.
 
     The key is what determines the texts: the model, its adapter's weights
     (:func:`adapter_fingerprint`), the prompt, the dtype, the sampler's ``DECODING`` and
-    :meth:`SampleSettings.key` (seed, ``max_new_tokens`` and the settings that differ from
-    their defaults, so keys made before a setting existed still match). ``label`` names the
-    file (``base-<key>-n100.json``) but is not part of the key, and the first ``n`` of a larger
-    draw are that draw's start (``sampling.sample_uniforms``): a larger draw under any label
-    serves, its seconds prorated. Prompts not cached are drawn together (rows of several
-    prompts share a batch) and saved one file per prompt, each with its share of the time by
-    number of generations; ``batch_size`` and ``progress`` change the speed only.
-    Example: ``cached_generations("artifacts", model, tok, [RNG_PROMPT], 100, label="base")``.
+    :meth:`SampleSettings.key` (seed, ``max_new_tokens`` and the settings that differ
+    from their defaults, so keys made before a setting existed still match). ``label``
+    names the file (``base-<key>-n100.json``) but is not part of the key, and the first
+    ``n`` of a larger draw are that draw's start (``sampling.sample_uniforms``): a
+    larger draw under any label serves, its seconds prorated. Prompts not cached are
+    drawn together (rows of several prompts share a batch) and saved one file per
+    prompt, each with its share of the time by number of generations; ``batch_size`` and
+    ``progress`` change the speed only.
+    Example:
+    ``cached_generations("artifacts", model, tok, [RNG_PROMPT], 100, label="base")``.
     """
     settings = sample_settings(settings, **overrides)
     counts = list(n) if isinstance(n, (list, tuple)) else [int(n)] * len(prompts)
@@ -160,9 +240,15 @@ def cached_generations(output_dir, model, tokenizer, prompts: list[str], n,
     missing = [k for k, hit in enumerate(found) if hit is None]
     if missing:
         start = time.perf_counter()
-        drawn = sample_prompts(model, tokenizer, [prompts[k] for k in missing],
-                               [counts[k] for k in missing], settings, batch_size=batch_size,
-                               progress=progress)
+        drawn = sample_prompts(
+            model,
+            tokenizer,
+            [prompts[k] for k in missing],
+            [counts[k] for k in missing],
+            settings,
+            batch_size=batch_size,
+            progress=progress,
+        )
         seconds, total = time.perf_counter() - start, sum(counts[k] for k in missing)
         folder = Path(output_dir) / "generations"
         for k, texts in zip(missing, drawn):
@@ -173,30 +259,50 @@ def cached_generations(output_dir, model, tokenizer, prompts: list[str], n,
 
 
 def generation_key(model, prompt: str, settings: SampleSettings) -> dict:
-    """What determines the generations of ``model`` for ``prompt`` under ``settings``."""
-    return dict(model=model_id(model), adapter=adapter_fingerprint(model), prompt=prompt,
-                dtype=str(model.dtype), decoding=DECODING, **settings.key())
+    """What determines the generations of ``model`` for ``prompt`` under
+    ``settings``."""
+    return dict(
+        model=model_id(model),
+        adapter=adapter_fingerprint(model),
+        prompt=prompt,
+        dtype=str(model.dtype),
+        decoding=DECODING,
+        **settings.key(),
+    )
 
 
 def _saved_prefix(output_dir, n: int, key: dict):
-    """``(texts, seconds)``: the first ``n`` texts saved under ``key`` by a draw of at least ``n``,
-    under any label, its seconds prorated (``n / len``); ``None`` if there is none."""
-    sizes = {candidate: candidate.stem.rsplit("-n", 1)[1]
-             for candidate in (Path(output_dir) / "generations").glob(f"*-{config_key(**key)}-n*.json")}
-    for size, candidate in sorted((int(size), candidate) for candidate, size in sizes.items() if size.isdigit()):
+    """``(texts, seconds)``: the first ``n`` texts saved under ``key`` by a draw of at
+    least ``n``, under any label, its seconds prorated (``n / len``); ``None`` if there
+    is none."""
+    sizes = {
+        candidate: candidate.stem.rsplit("-n", 1)[1]
+        for candidate in (Path(output_dir) / "generations").glob(
+            f"*-{config_key(**key)}-n*.json"
+        )
+    }
+    for size, candidate in sorted(
+        (int(size), candidate) for candidate, size in sizes.items() if size.isdigit()
+    ):
         if size >= n:
             stored = json.loads(candidate.read_text(encoding="utf-8"))
             seconds = stored.get("seconds")
-            return stored["result"][:n], (None if seconds is None else seconds * n / size)
+            return stored["result"][:n], (
+                None if seconds is None else seconds * n / size
+            )
     return None
 
 
 def cached_measure(output_dir, model, name: str, compute, **key):
-    """``compute()`` (JSON-serializable), saved as ``measures/<name>-<key>.json`` under ``output_dir``
-    and reused while the model, its adapter's weights (:func:`adapter_fingerprint`), ``name`` and
-    ``key`` are the same: a measurement of an adapter, like the utility probes or an exact probe.
-    Example: ``cached_measure("artifacts", tuned, "utility", lambda: probe.measure(tuned, tok), **probe.key())``."""
-    config = dict(model=model_id(model), adapter=adapter_fingerprint(model), name=name, **key)
+    """``compute()`` (JSON-serializable), saved as ``measures/<name>-<key>.json`` under
+    ``output_dir`` and reused while the model, its adapter's weights
+    (:func:`adapter_fingerprint`), ``name`` and ``key`` are the same: a measurement of
+    an adapter, like the utility probes or an exact probe.
+    Example: ``cached_measure("artifacts", tuned, "utility", lambda:
+    probe.measure(tuned, tok), **probe.key())``."""
+    config = dict(
+        model=model_id(model), adapter=adapter_fingerprint(model), name=name, **key
+    )
     path = Path(output_dir) / "measures" / f"{name}-{config_key(**config)}.json"
     if not path.exists():
         start = time.perf_counter()
@@ -206,15 +312,26 @@ def cached_measure(output_dir, model, name: str, compute, **key):
 
 
 def _json_value(value):
-    """NumPy scalars as the Python numbers they hold; anything else JSON cannot write as its text."""
-    return value.item() if hasattr(value, "item") and getattr(value, "ndim", None) == 0 else str(value)
+    """NumPy scalars as the Python numbers they hold; anything else JSON cannot write as
+    its text."""
+    return (
+        value.item()
+        if hasattr(value, "item") and getattr(value, "ndim", None) == 0
+        else str(value)
+    )
 
 
 def _write_result(path: Path, config: dict, result, seconds: float) -> None:
-    """Write ``{config, result, seconds}`` to ``path`` through a ``.partial`` file (an interrupted
-    run leaves nothing half-written)."""
+    """Write ``{config, result, seconds}`` to ``path`` through a ``.partial`` file (an
+    interrupted run leaves nothing half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps({"config": config, "result": result, "seconds": seconds}, ensure_ascii=False,
-                                  default=_json_value), encoding="utf-8")
+    partial.write_text(
+        json.dumps(
+            {"config": config, "result": result, "seconds": seconds},
+            ensure_ascii=False,
+            default=_json_value,
+        ),
+        encoding="utf-8",
+    )
     partial.rename(path)

@@ -1,21 +1,22 @@
-"""Alternatives to tuning: decoding knobs, Verbalized Sampling and String Seed of Thought, measured
-like the tuned model.
+"""Alternatives to tuning: decoding knobs, Verbalized Sampling and String Seed of
+Thought, measured like the tuned model.
 
-Decoding settings (temperature, top-p, min-p) change how the *same* model is sampled; they can
-be scored exactly too (``target_logprobs(..., temperature, top_p, min_p)``). Verbalized
-Sampling (Zhang et al., 2025) is a prompting method: ask the model to *list* ``k`` candidate
-answers with probabilities, then draw one answer from its own list. A list that cannot be
-parsed is a failure and counts as an invalid answer. String Seed of Thought (Misaki and Akiba,
-2026; prompt and parser in :mod:`string_seed`) asks for a random string first and an answer derived
-from it; ``Method.seeded(8)`` runs it.
+Decoding settings (temperature, top-p, min-p) change how the *same* model is sampled;
+they can be scored exactly too (``target_logprobs(..., temperature, top_p, min_p)``).
+Verbalized Sampling (Zhang et al., 2025) is a prompting method: ask the model to *list*
+``k`` candidate answers with probabilities, then draw one answer from its own list. A
+list that cannot be parsed is a failure and counts as an invalid answer. String Seed of
+Thought (Misaki and Akiba, 2026; prompt and parser in :mod:`string_seed`) asks for a
+random string first and an answer derived from it; ``Method.seeded(8)`` runs it.
 
 Example::
 
     prompt = verbalized_prompt(RNG_PROMPT, k=5)
     text = "{3}: 0.2\\n{7}: 0.5\\n{9}: 0.3"
-    parse_verbalized(text)                 # {'3': 0.2, '7': 0.5, '9': 0.3}
-    draw_from_lists([text], seed=0)        # ['7'] (one draw per list)
+    parse_verbalized(text)  # {'3': 0.2, '7': 0.5, '9': 0.3}
+    draw_from_lists([text], seed=0)  # ['7'] (one draw per list)
 """
+
 from __future__ import annotations
 
 import re
@@ -27,24 +28,32 @@ import pandas as pd
 
 from .answers import answer_figures, canonicalizer, text_figures
 from .artifacts import cached_generations
-from .metrics import kl_divergence, kl_from_samples
 from .decoding import SampleSettings
+from .metrics import kl_divergence, kl_from_samples
 from .scoring import score_prompts
 from .string_seed import SEEDED_ANSWER_TOKENS, seed_prompt, seeded_figures
 from .tasks import Task
 from .tries import TOKENS_PER_PASS
 
 # Decoding settings compared in chapter 6 (name -> SampleSettings fields).
-DECODING_METHODS = {"temperature 1": {"temperature": 1.0}, "temperature 1.5": {"temperature": 1.5},
-                    "temperature 2": {"temperature": 2.0}, "top-p 0.9, temperature 1.5": {"temperature": 1.5, "top_p": 0.9},
-                    "min-p 0.1, temperature 2": {"temperature": 2.0, "min_p": 0.1}}
-VERBALIZED_ANSWER_TOKENS = 96   # cut-off for a Verbalized Sampling list: k lines of "{answer}: probability"
+DECODING_METHODS = {
+    "temperature 1": {"temperature": 1.0},
+    "temperature 1.5": {"temperature": 1.5},
+    "temperature 2": {"temperature": 2.0},
+    "top-p 0.9, temperature 1.5": {"temperature": 1.5, "top_p": 0.9},
+    "min-p 0.1, temperature 2": {"temperature": 2.0, "min_p": 0.1},
+}
+# cut-off for a Verbalized Sampling list: k lines of "{answer}: probability"
+VERBALIZED_ANSWER_TOKENS = 96
+
 
 def decoding_settings(method: str) -> dict:
     """The sampler settings of a named method in :data:`DECODING_METHODS`."""
     if method not in DECODING_METHODS:
-        raise KeyError(f"unknown decoding method {method!r}; known: {list(DECODING_METHODS)} "
-                       "(add your own to baselines.DECODING_METHODS)")
+        raise KeyError(
+            f"unknown decoding method {method!r}; known: {list(DECODING_METHODS)} "
+            "(add your own to baselines.DECODING_METHODS)"
+        )
     return DECODING_METHODS[method]
 
 
@@ -52,11 +61,14 @@ def decoding_settings(method: str) -> dict:
 class Method:
     """One way of asking for diverse answers, as :func:`compare_probes` runs it.
 
-    name: its label in tables; settings: how its texts are sampled (:class:`SampleSettings`);
-    verbalized_k: Verbalized Sampling, with this many candidates listed; seed_length: String
-    Seed of Thought, with a random string of this many characters (at most one of the two).
+    name: its label in tables; settings: how its texts are sampled
+    (:class:`SampleSettings`);
+    verbalized_k: Verbalized Sampling, with this many candidates listed; seed_length:
+    String Seed of Thought, with a random string of this many characters (at most one of
+    the two).
     Example: ``Method.decoding("min-p 0.1, temperature 2", SampleSettings(seed=1))``.
     """
+
     name: str
     settings: SampleSettings = field(default_factory=SampleSettings)
     verbalized_k: int | None = None
@@ -64,7 +76,10 @@ class Method:
 
     def __post_init__(self):
         if self.verbalized_k is not None and self.seed_length is not None:
-            raise ValueError("verbalized_k and seed_length are two different methods: set at most one of them")
+            raise ValueError(
+                "verbalized_k and seed_length are two different methods: set at most "
+                "one of them"
+            )
 
     @property
     def kind(self) -> str:
@@ -75,19 +90,35 @@ class Method:
 
     @classmethod
     def decoding(cls, name: str, settings: SampleSettings | None = None) -> "Method":
-        """The named decoding setting of :data:`DECODING_METHODS` on top of ``settings``."""
-        return cls(name, replace(settings or SampleSettings(), **decoding_settings(name)))
+        """The named decoding setting of :data:`DECODING_METHODS` on top of
+        ``settings``."""
+        return cls(
+            name, replace(settings or SampleSettings(), **decoding_settings(name))
+        )
 
     @classmethod
-    def verbalized(cls, k: int, seed: int = 0, max_new_tokens: int = VERBALIZED_ANSWER_TOKENS) -> "Method":
-        """Verbalized Sampling with ``k`` candidates, its lists sampled at temperature 1."""
-        return cls("Verbalized Sampling", SampleSettings(max_new_tokens=max_new_tokens, seed=seed), verbalized_k=k)
+    def verbalized(
+        cls, k: int, seed: int = 0, max_new_tokens: int = VERBALIZED_ANSWER_TOKENS
+    ) -> "Method":
+        """Verbalized Sampling with ``k`` candidates, its lists sampled at temperature
+        1."""
+        return cls(
+            "Verbalized Sampling",
+            SampleSettings(max_new_tokens=max_new_tokens, seed=seed),
+            verbalized_k=k,
+        )
 
     @classmethod
-    def seeded(cls, length: int, seed: int = 0, max_new_tokens: int = SEEDED_ANSWER_TOKENS) -> "Method":
-        """String Seed of Thought with a random string of ``length`` characters, at temperature 1."""
-        return cls("String Seed of Thought", SampleSettings(max_new_tokens=max_new_tokens, seed=seed),
-                   seed_length=length)
+    def seeded(
+        cls, length: int, seed: int = 0, max_new_tokens: int = SEEDED_ANSWER_TOKENS
+    ) -> "Method":
+        """String Seed of Thought with a random string of ``length`` characters, at
+        temperature 1."""
+        return cls(
+            "String Seed of Thought",
+            SampleSettings(max_new_tokens=max_new_tokens, seed=seed),
+            seed_length=length,
+        )
 
     def prompt(self, probe: "Probe") -> str:
         """What the model is asked for ``probe``."""
@@ -99,23 +130,27 @@ class Method:
 
 
 VERBALIZED_INSTRUCTION = (
-    "\n\nDo not answer just once. Instead, list {k} different possible answers, each with the probability "
-    "that you would pick it, one per line, in this form:\n{{answer}}: probability")
+    "\n\nDo not answer just once. Instead, list {k} different possible answers, each "
+    "with the probability that you would pick it, one per line, in this form:\n"
+    "{{answer}}: probability"
+)
 _LINE = re.compile(r"\{([^{}]+)\}\s*[:=\-]?\s*\(?\s*([0-9]*\.?[0-9]+)\s*(%?)")
 
 
 def verbalized_prompt(prompt: str, k: int = 5) -> str:
-    """The task prompt with the Verbalized Sampling instruction appended (``k`` candidates)."""
+    """The task prompt with the Verbalized Sampling instruction appended (``k``
+    candidates)."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     return prompt + VERBALIZED_INSTRUCTION.format(k=k)
 
 
 def parse_verbalized(text: str) -> dict[str, float] | None:
-    """Candidates and their probabilities, normalized to sum to 1; ``None`` if no line parses.
+    """Candidates and their probabilities, normalized to sum to 1; ``None`` if no line
+    parses.
 
-    Accepts ``{x}: 0.2``, ``{x} - 20%``, ``{x} (0.2)``. A candidate listed twice keeps the sum.
-    Probabilities that are all zero become uniform over the candidates.
+    Accepts ``{x}: 0.2``, ``{x} - 20%``, ``{x} (0.2)``. A candidate listed twice keeps
+    the sum. Probabilities that are all zero become uniform over the candidates.
     """
     weights: dict[str, float] = {}
     for answer, number, percent in _LINE.findall(text):
@@ -124,11 +159,14 @@ def parse_verbalized(text: str) -> dict[str, float] | None:
     if not weights:
         return None
     total = sum(weights.values())
-    return {a: (w / total if total > 0 else 1 / len(weights)) for a, w in weights.items()}
+    return {
+        a: (w / total if total > 0 else 1 / len(weights)) for a, w in weights.items()
+    }
 
 
 def draw_from_lists(texts: list[str], seed: int = 0) -> list[str | None]:
-    """One answer per generated list, drawn from the list's own probabilities (``None``: no list)."""
+    """One answer per generated list, drawn from the list's own probabilities (``None``:
+    no list)."""
     rng = np.random.default_rng(seed)
     answers = []
     for text in texts:
@@ -137,14 +175,17 @@ def draw_from_lists(texts: list[str], seed: int = 0) -> list[str | None]:
             answers.append(None)
             continue
         names = list(candidates)
-        answers.append(names[rng.choice(len(names), p=np.array([candidates[n] for n in names]))])
+        answers.append(
+            names[rng.choice(len(names), p=np.array([candidates[n] for n in names]))]
+        )
     return answers
 
 
 def verbalized_distribution(texts: list[str], canonical) -> dict[str, float]:
-    """The distribution Verbalized Sampling draws from, given these lists: the mean over lists of
-    each list's probabilities, on valid answers only (``canonical(answer)`` -> valid form or None).
-    A list that does not parse contributes its whole mass to "invalid" (missing from the result)."""
+    """The distribution Verbalized Sampling draws from, given these lists: the mean over
+    lists of each list's probabilities, on valid answers only (``canonical(answer)`` ->
+    valid form or None). A list that does not parse contributes its whole mass to
+    "invalid" (missing from the result)."""
     mass: dict[str, float] = {}
     for text in texts:
         for answer, p in (parse_verbalized(text) or {}).items():
@@ -158,10 +199,13 @@ def verbalized_distribution(texts: list[str], canonical) -> dict[str, float]:
 class Probe:
     """One prompt on which methods are compared.
 
-    task: the group it is reported under (``'RNG'``, ``'COUNTRIES'``); name: its own name;
-    canonical: answer -> valid form or ``None``; targets: the tuning targets (uniform ``p*``
-    for KL); enumerable: whether ``targets`` are all the valid answers, so KL is defined.
+    task: the group it is reported under (``'RNG'``, ``'COUNTRIES'``); name: its own
+    name;
+    canonical: answer -> valid form or ``None``; targets: the tuning targets (uniform
+    ``p*`` for KL); enumerable: whether ``targets`` are all the valid answers, so KL is
+    defined.
     """
+
     task: str
     name: str
     prompt: str
@@ -174,59 +218,124 @@ class Probe:
 
 
 def build_probes(rng: Task, names: Task, suite: list) -> list[Probe]:
-    """RNG and BABYNAMES on their own prompts (the ones chapter 3 tuned on) and, for every
-    sub-task of the suite, its first held-out prompt (never tuned on, even in chapter 4's ID run)."""
+    """RNG and BABYNAMES on their own prompts (the ones chapter 3 tuned on) and, for
+    every sub-task of the suite, its first held-out prompt (never tuned on, even in
+    chapter 4's ID run)."""
     from .suite import load_family
+
     babynames = load_family("babynames")
-    probes = [Probe("RNG", rng.name, rng.prompts[0], canonicalizer(rng.targets), rng.targets, True),
-              Probe("BABYNAMES", names.name, names.prompts[0], babynames.checker("babynames"),
-                    names.targets, False)]
+    probes = [
+        Probe(
+            "RNG",
+            rng.name,
+            rng.prompts[0],
+            canonicalizer(rng.targets),
+            rng.targets,
+            True,
+        ),
+        Probe(
+            "BABYNAMES",
+            names.name,
+            names.prompts[0],
+            babynames.checker("babynames"),
+            names.targets,
+            False,
+        ),
+    ]
     for family in suite:
         for sub in family.subtasks:
-            probes.append(Probe(family.title, sub.name, sub.metadata["held_out_prompts"][0],
-                                family.checker(sub.name), sub.targets, bool(sub.metadata.get("enumerable"))))
+            probes.append(
+                Probe(
+                    family.title,
+                    sub.name,
+                    sub.metadata["held_out_prompts"][0],
+                    family.checker(sub.name),
+                    sub.targets,
+                    bool(sub.metadata.get("enumerable")),
+                )
+            )
     return probes
 
 
-def compare_probes(output_dir, model, tokenizer, probes: list[Probe], method: Method, counts: list[int], *,
-                   batch_size: int = 100, tokens_per_pass: int = TOKENS_PER_PASS) -> list[dict]:
-    """Diversity, validity (``answers.answer_figures``) and (where enumerable) KL(uniform || model)
-    of one :class:`Method` on each probe.
+def compare_probes(
+    output_dir,
+    model,
+    tokenizer,
+    probes: list[Probe],
+    method: Method,
+    counts: list[int],
+    *,
+    batch_size: int = 100,
+    tokens_per_pass: int = TOKENS_PER_PASS,
+) -> list[dict]:
+    """Diversity, validity (``answers.answer_figures``) and (where enumerable)
+    KL(uniform || model) of one :class:`Method` on each probe.
 
     Decoding methods and the tuned model: ``counts[k]`` generations of probe ``k`` under
-    ``method.settings`` (cached, ``artifacts.cached_generations``: probes not cached are sampled
-    together), and the exact distribution over the targets under the same decoding
-    (``tokens_per_pass``: its memory). Verbalized Sampling: generated lists, one answer drawn
-    from each; ``list_failure`` is the share of lists that did not parse, and KL uses the lists'
-    average distribution. String Seed of Thought (:mod:`string_seed`): a random string, then
-    the answer; the rule lists the targets of enumerable probes. ``seed_failure``,
-    ``seed_consistency`` as in ``string_seed.seeded_figures``; KL is that of the sampled valid
-    answers (infinite while a target was never drawn: the answer cannot be scored exactly).
+    ``method.settings`` (cached, ``artifacts.cached_generations``: probes not cached are
+    sampled together), and the exact distribution over the targets under the same
+    decoding (``tokens_per_pass``: its memory). Verbalized Sampling: generated lists,
+    one answer drawn from each; ``list_failure`` is the share of lists that did not
+    parse, and KL uses the lists' average distribution. String Seed of Thought
+    (:mod:`string_seed`): a random string, then the answer; the rule lists the targets
+    of enumerable probes. ``seed_failure``, ``seed_consistency`` as in
+    ``string_seed.seeded_figures``; KL is that of the sampled valid answers (infinite
+    while a target was never drawn: the answer cannot be scored exactly).
     """
     prompts = [method.prompt(probe) for probe in probes]
-    drawn, _ = cached_generations(output_dir, model, tokenizer, prompts, counts, method.settings,
-                                  label=method.name, batch_size=batch_size, progress=False)
+    drawn, _ = cached_generations(
+        output_dir,
+        model,
+        tokenizer,
+        prompts,
+        counts,
+        method.settings,
+        label=method.name,
+        batch_size=batch_size,
+        progress=False,
+    )
     scoring = dict(method.settings.warp, tokens_per_pass=tokens_per_pass)
-    return [_method_row(model, tokenizer, probe, method, texts, scoring) for probe, texts in zip(probes, drawn)]
+    return [
+        _method_row(model, tokenizer, probe, method, texts, scoring)
+        for probe, texts in zip(probes, drawn)
+    ]
 
 
 def _options(probe: Probe) -> list[str] | None:
-    """The options String Seed of Thought's rule lists: the targets where they are all the valid answers."""
+    """The options String Seed of Thought's rule lists: the targets where they are all
+    the valid answers."""
     return probe.targets if probe.enumerable else None
 
 
-def _method_row(model, tokenizer, probe: Probe, method: Method, texts: list[str], scoring: dict) -> dict:
-    """The figures of one probe's generations under one method (see :func:`compare_probes`);
+def _method_row(
+    model, tokenizer, probe: Probe, method: Method, texts: list[str], scoring: dict
+) -> dict:
+    """The figures of one probe's generations under one method (see
+    :func:`compare_probes`);
     scoring: the decoding and ``tokens_per_pass`` of exact scoring."""
     kind, seed = method.kind, method.settings.seed
-    row = {"method": method.name, "task": probe.task, "probe": probe.name, "list_failure": np.nan}
+    row = {
+        "method": method.name,
+        "task": probe.task,
+        "probe": probe.name,
+        "list_failure": np.nan,
+    }
     if kind == "seeded":
         seeded = seeded_figures(texts, probe.canonical, _options(probe))
-        row.update(answer_figures(seeded.pop("answers"), probe.canonical, probe.targets, probe.prompt), **seeded)
+        row.update(
+            answer_figures(
+                seeded.pop("answers"), probe.canonical, probe.targets, probe.prompt
+            ),
+            **seeded,
+        )
         if probe.enumerable:
             p_star = pd.Series(1 / len(probe.targets), index=probe.targets)
-            row.update(kl=kl_from_samples(p_star, row["answers"]) if row["answers"] else np.inf,
-                       valid_mass=row["valid_rate"])
+            row.update(
+                kl=kl_from_samples(p_star, row["answers"])
+                if row["answers"]
+                else np.inf,
+                valid_mass=row["valid_rate"],
+            )
         return row
     if kind == "decoding":
         row.update(text_figures(texts, probe.canonical, probe.targets, probe.prompt))
@@ -234,11 +343,19 @@ def _method_row(model, tokenizer, probe: Probe, method: Method, texts: list[str]
             exact = score_prompts(model, tokenizer, probe.as_task(), **scoring).loc[0]
             row.update(kl=exact["kl"], valid_mass=exact["valid_mass"])
         return row
-    row.update(answer_figures(draw_from_lists(texts, seed), probe.canonical, probe.targets, probe.prompt),
-               list_failure=float(np.mean([parse_verbalized(t) is None for t in texts])))
+    row.update(
+        answer_figures(
+            draw_from_lists(texts, seed), probe.canonical, probe.targets, probe.prompt
+        ),
+        list_failure=float(np.mean([parse_verbalized(t) is None for t in texts])),
+    )
     if probe.enumerable:
         mass = verbalized_distribution(texts, probe.canonical)
         p = np.array([mass.get(t, 0.0) for t in probe.targets])
-        row.update(kl=kl_divergence(np.full(len(p), 1 / len(p)), p / p.sum()) if p.sum() > 0 else np.inf,
-                   valid_mass=float(p.sum()))
+        row.update(
+            kl=kl_divergence(np.full(len(p), 1 / len(p)), p / p.sum())
+            if p.sum() > 0
+            else np.inf,
+            valid_mass=float(p.sum()),
+        )
     return row

@@ -1,16 +1,19 @@
-"""How the book trains, beside how the paper says it trained and how its released code trains.
+"""How the book trains, beside how the paper says it trained and how its released code
+trains.
 
-The paper states a few settings (LoRA r = 4 on q,k,v,o,gate,up,down; AdamW, lr 5e-5, batch 32, up
-to 50 passes, early stop at gamma = 0.2). Its public release fixes the rest: one AdamW update per
-prompt, eps 1e-5, clipping 1.0, PEFT's default alpha and dropout, fp32, the six-task adapter with
-no early stop, Tuned-ID continuing it. :class:`~diffuse_utils.schedule.TuneSettings`' defaults are
-the release's; this module lays any run's settings beside them, read from the profiles the
-chapters tune with (``profiles.yaml``), so the table cannot drift from the code.
+The paper states a few settings (LoRA r = 4 on q,k,v,o,gate,up,down; AdamW, lr 5e-5,
+batch 32, up to 50 passes, early stop at gamma = 0.2). Its public release fixes the
+rest: one AdamW update per prompt, eps 1e-5, clipping 1.0, PEFT's default alpha and
+dropout, fp32, the six-task adapter with no early stop, Tuned-ID continuing it.
+:class:`~diffuse_utils.schedule.TuneSettings`' defaults are the release's; this module
+lays any run's settings beside them, read from the profiles the chapters tune with
+(``profiles.yaml``), so the table cannot drift from the code.
 
 Example::
 
     table = settings_table(profile_columns("six tasks"), "six tasks")
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -20,41 +23,94 @@ import pandas as pd
 from .profiles import entry, run
 from .schedule import TuneSettings
 
-ROWS = {"update_per": "one AdamW update per", "passes": "passes", "lr": "learning rate", "adam_eps": "AdamW eps",
-        "weight_decay": "AdamW weight decay", "max_grad_norm": "gradient clipping", "lora_rank": "LoRA rank",
-        "lora_alpha": "LoRA alpha", "lora_dropout": "LoRA dropout", "target_modules": "LoRA modules",
-        "tasks_per_step": "(task, prompt) pairs per pass", "targets_per_step": "targets per update",
-        "early_stop_gamma": "early stop gamma", "start": "starts from", "dtype": "precision"}
+ROWS = {
+    "update_per": "one AdamW update per",
+    "passes": "passes",
+    "lr": "learning rate",
+    "adam_eps": "AdamW eps",
+    "weight_decay": "AdamW weight decay",
+    "max_grad_norm": "gradient clipping",
+    "lora_rank": "LoRA rank",
+    "lora_alpha": "LoRA alpha",
+    "lora_dropout": "LoRA dropout",
+    "target_modules": "LoRA modules",
+    "tasks_per_step": "(task, prompt) pairs per pass",
+    "targets_per_step": "targets per update",
+    "early_stop_gamma": "early stop gamma",
+    "start": "starts from",
+    "dtype": "precision",
+}
 # What the paper's text says (Section 3, Appendix A); None where it is silent.
-PAPER_STATED = {"passes": "up to 50", "lr": 5e-5, "lora_rank": 4, "target_modules": "q,k,v,o,gate,up,down",
-                "targets_per_step": "batch 32", "early_stop_gamma": 0.2}
-# Why a run of the book may differ from the release, per setting (shown only where one does).
-WHY = {"update_per": "one update per pass over a sample of pairs fits a CPU budget; the release makes one per prompt",
-       "passes": "a CPU budget",
-       "lr": "at 5e-5 the 135M model moves too little in a CPU budget (chapter 3 runs both rates side by side)",
-       "tasks_per_step": "a random subset of (task, prompt) pairs per pass: an unbiased estimate of the loss, cheaper",
-       "targets_per_step": "targets drawn from p* (an unbiased estimate) instead of all of them: cheaper per update",
-       "early_stop_gamma": "the book stops where the paper's text says; the release config may not",
-       "start": "the book shows both starts (chapter 5)",
-       "dtype": "bf16 halves GPU memory; LoRA updates at lr 5e-5 can round away in bf16, so tuning chapters use fp32"}
-# The release's scope-specific choices (configs/all, configs/baby-names, configs/fictitious-people).
-RELEASE_SCOPES = {"RNG": {"early_stop_gamma": None}, "BABYNAMES": {"early_stop_gamma": 0.2},
-                  "six tasks": {"early_stop_gamma": None}, "Tuned-ID": {"early_stop_gamma": 0.2, "start": "six tasks"}}
-# Each scope's shared run (diffuse_utils/profiles.yaml) and the profiles shown beside the release.
-SCOPE_RUNS = {"RNG": "rng", "BABYNAMES": "babynames", "six tasks": "six_tasks", "Tuned-ID": "tuned_id"}
+PAPER_STATED = {
+    "passes": "up to 50",
+    "lr": 5e-5,
+    "lora_rank": 4,
+    "target_modules": "q,k,v,o,gate,up,down",
+    "targets_per_step": "batch 32",
+    "early_stop_gamma": 0.2,
+}
+# Why a run of the book may differ from the release, per setting (shown only where one
+# does).
+WHY = {
+    "update_per": (
+        "one update per pass over a sample of pairs fits a CPU budget; the "
+        "release makes one per prompt"
+    ),
+    "passes": "a CPU budget",
+    "lr": (
+        "at 5e-5 the 135M model moves too little in a CPU budget (chapter 3 runs "
+        "both rates side by side)"
+    ),
+    "tasks_per_step": (
+        "a random subset of (task, prompt) pairs per pass: an unbiased estimate "
+        "of the loss, cheaper"
+    ),
+    "targets_per_step": (
+        "targets drawn from p* (an unbiased estimate) instead of all of them: "
+        "cheaper per update"
+    ),
+    "early_stop_gamma": (
+        "the book stops where the paper's text says; the release config may not"
+    ),
+    "start": "the book shows both starts (chapter 5)",
+    "dtype": (
+        "bf16 halves GPU memory; LoRA updates at lr 5e-5 can round away in bf16, "
+        "so tuning chapters use fp32"
+    ),
+}
+# The release's scope-specific choices (configs/all, configs/baby-names,
+# configs/fictitious-people).
+RELEASE_SCOPES = {
+    "RNG": {"early_stop_gamma": None},
+    "BABYNAMES": {"early_stop_gamma": 0.2},
+    "six tasks": {"early_stop_gamma": None},
+    "Tuned-ID": {"early_stop_gamma": 0.2, "start": "six tasks"},
+}
+# Each scope's shared run (diffuse_utils/profiles.yaml) and the profiles shown beside
+# the release.
+SCOPE_RUNS = {
+    "RNG": "rng",
+    "BABYNAMES": "babynames",
+    "six tasks": "six_tasks",
+    "Tuned-ID": "tuned_id",
+}
 PROFILE_COLUMNS = {"CPU (profile default)": "default", "GPU (profile gpu)": "gpu"}
 
 
-def scope_column(settings: TuneSettings, start: str = "fresh adapter", dtype: str = "fp32") -> dict:
-    """A run's settings as a column of :func:`settings_table`: its :class:`TuneSettings`, the
-    adapter it starts from and the precision it tunes in (``"auto"``: fp32 on a CPU)."""
+def scope_column(
+    settings: TuneSettings, start: str = "fresh adapter", dtype: str = "fp32"
+) -> dict:
+    """A run's settings as a column of :func:`settings_table`: its
+    :class:`TuneSettings`, the adapter it starts from and the precision it tunes in
+    (``"auto"``: fp32 on a CPU)."""
     shown = "fp32 on CPU, bf16 on a GPU" if dtype == "auto" else dtype
     return {**asdict(settings), "start": start, "dtype": shown}
 
 
 def profile_columns(scope: str) -> dict:
-    """The columns of ``scope``'s shared run in each profile of ``PROFILE_COLUMNS``: how the CPU
-    book and the GPU params files train it (tuning chapters run in fp32 on both)."""
+    """The columns of ``scope``'s shared run in each profile of ``PROFILE_COLUMNS``: how
+    the CPU book and the GPU params files train it (tuning chapters run in fp32 on
+    both)."""
     name = SCOPE_RUNS[scope]
     columns = {}
     for label, profile in PROFILE_COLUMNS.items():
@@ -65,17 +121,33 @@ def profile_columns(scope: str) -> dict:
 
 def release_column(scope: str) -> dict:
     """The release's settings for ``scope``."""
-    return {**asdict(TuneSettings()), "start": "fresh adapter", "dtype": "fp32", **RELEASE_SCOPES[scope]}
+    return {
+        **asdict(TuneSettings()),
+        "start": "fresh adapter",
+        "dtype": "fp32",
+        **RELEASE_SCOPES[scope],
+    }
 
 
 def settings_table(columns: dict[str, dict], scope: str) -> pd.DataFrame:
-    """One row per setting; the paper's text, the release, then ``columns`` (name -> settings dict,
-    e.g. from :func:`scope_column`), and a line on why where one of ``columns`` differs from the release."""
-    table = {"paper (text)": {k: PAPER_STATED.get(k, "not stated") for k in ROWS},
-             "release (code)": release_column(scope), **columns}
-    frame = pd.DataFrame({name: {ROWS[k]: _show(values.get(k)) for k in ROWS} for name, values in table.items()})
+    """One row per setting; the paper's text, the release, then ``columns`` (name ->
+    settings dict, e.g. from :func:`scope_column`), and a line on why where one of
+    ``columns`` differs from the release."""
+    table = {
+        "paper (text)": {k: PAPER_STATED.get(k, "not stated") for k in ROWS},
+        "release (code)": release_column(scope),
+        **columns,
+    }
+    frame = pd.DataFrame(
+        {
+            name: {ROWS[k]: _show(values.get(k)) for k in ROWS}
+            for name, values in table.items()
+        }
+    )
     differs = frame[list(columns)].ne(frame["release (code)"], axis=0).any(axis=1)
-    frame["why ours differs"] = [WHY.get(k, "") if differs[ROWS[k]] else "" for k in ROWS]
+    frame["why ours differs"] = [
+        WHY.get(k, "") if differs[ROWS[k]] else "" for k in ROWS
+    ]
     return frame.rename_axis(f"{scope}: setting")
 
 

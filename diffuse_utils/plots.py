@@ -4,8 +4,11 @@ styling is applied only by an explicit :func:`use_book_style` call.
 Example::
 
     use_book_style()
-    fig = distribution_bars({"SmolLM2": model_probs, "natural": uniform}, title="RNG 1-10")
+    fig = distribution_bars(
+        {"SmolLM2": model_probs, "natural": uniform}, title="RNG 1-10"
+    )
 """
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -18,64 +21,113 @@ def use_book_style() -> None:
     sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
 
 
-def distribution_bars(distributions: dict[str, pd.Series], top: int | None = None, title: str = "",
-                      order: list | None = None, ax=None):
-    """Grouped bars of several distributions over the same outcomes (Fig. 1 of the paper).
+def distribution_bars(
+    distributions: dict[str, pd.Series],
+    top: int | None = None,
+    title: str = "",
+    order: list | None = None,
+    ax=None,
+):
+    """Grouped bars of several distributions over the same outcomes (Fig. 1 of the
+    paper).
 
-    distributions: name -> Series (outcome -> probability). Outcomes are ordered by ``order``,
-    else by the first distribution's probability; ``top`` keeps that many.
+    distributions: name -> Series (outcome -> probability). Outcomes are ordered by
+    ``order``, else by the first distribution's probability; ``top`` keeps that many.
     """
     frame = pd.DataFrame(distributions).fillna(0.0)
     first = next(iter(distributions))
-    frame = frame.loc[order] if order is not None else frame.sort_values(first, ascending=False, kind="stable")
+    frame = (
+        frame.loc[order]
+        if order is not None
+        else frame.sort_values(first, ascending=False, kind="stable")
+    )
     frame = frame.head(top) if top else frame
-    long = frame.rename_axis("outcome").reset_index().melt("outcome", var_name="distribution",
-                                                           value_name="probability")
+    long = (
+        frame.rename_axis("outcome")
+        .reset_index()
+        .melt("outcome", var_name="distribution", value_name="probability")
+    )
     if ax is None:
         _, ax = plt.subplots(figsize=(max(6, 0.6 * len(frame)), 3.5))
     sns.barplot(long, x="outcome", y="probability", hue="distribution", ax=ax)
     ax.set(title=title, xlabel="")
-    ax.tick_params(axis="x", rotation=45 if len(frame) > 10 or frame.index.astype(str).str.len().max() > 3 else 0)
+    ax.tick_params(
+        axis="x",
+        rotation=45
+        if len(frame) > 10 or frame.index.astype(str).str.len().max() > 3
+        else 0,
+    )
     ax.figure.tight_layout()
     return ax.figure
 
 
-def lines(frame: pd.DataFrame, x: str, ys: list[str], title: str = "", reference: dict[str, float] | None = None,
-          logx: bool = False, ax=None):
-    """One line per column in ``ys`` against ``x``; ``reference`` draws labelled horizontal lines."""
+def lines(
+    frame: pd.DataFrame,
+    x: str,
+    ys: list[str],
+    title: str = "",
+    reference: dict[str, float] | None = None,
+    logx: bool = False,
+    ax=None,
+):
+    """One line per column in ``ys`` against ``x``; ``reference`` draws labelled
+    horizontal lines."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     for column in ys:
         ax.plot(frame[x], frame[column], marker="o", label=column)
     for label, value in (reference or {}).items():
         ax.axhline(value, linestyle="--", color="grey", linewidth=1)
-        ax.annotate(label, (frame[x].min(), value), textcoords="offset points", xytext=(2, 3), fontsize=9)
+        ax.annotate(
+            label,
+            (frame[x].min(), value),
+            textcoords="offset points",
+            xytext=(2, 3),
+            fontsize=9,
+        )
     ax.set(title=title, xlabel=x, xscale="log" if logx else "linear")
     ax.legend()
     ax.figure.tight_layout()
     return ax.figure
 
 
-def lines_with_ci(frame: pd.DataFrame, x: str, y: str, hue: str, title: str = "", reference: str | None = None,
-                  seed: int = 0, ax=None):
-    """Mean of ``y`` per ``x`` and ``hue`` with a seeded 95% bootstrap band over the rows (e.g. prompts).
+def lines_with_ci(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str,
+    title: str = "",
+    reference: str | None = None,
+    seed: int = 0,
+    ax=None,
+):
+    """Mean of ``y`` per ``x`` and ``hue`` with a seeded 95% bootstrap band over the
+    rows (e.g. prompts).
 
-    reference: an optional column of ``frame`` drawn as a dashed line (e.g. the uniform entropy ln n).
+    reference: an optional column of ``frame`` drawn as a dashed line (e.g. the uniform
+    entropy ln n).
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
-    sns.lineplot(frame, x=x, y=y, hue=hue, marker="o", errorbar=("ci", 95), seed=seed, ax=ax)
+    sns.lineplot(
+        frame, x=x, y=y, hue=hue, marker="o", errorbar=("ci", 95), seed=seed, ax=ax
+    )
     if reference:
         curve = frame.groupby(x)[reference].first()
-        ax.plot(curve.index, curve.to_numpy(), linestyle="--", color="grey", label=reference)
+        ax.plot(
+            curve.index, curve.to_numpy(), linestyle="--", color="grey", label=reference
+        )
         ax.legend()
     ax.set(title=title)
     ax.figure.tight_layout()
     return ax.figure
 
 
-def grouped_bars(frame: pd.DataFrame, x: str, y: str, hue: str, title: str = "", ax=None):
-    """Bars of ``y`` per ``x``, one colour per ``hue`` (e.g. seconds per task and method)."""
+def grouped_bars(
+    frame: pd.DataFrame, x: str, y: str, hue: str, title: str = "", ax=None
+):
+    """Bars of ``y`` per ``x``, one colour per ``hue`` (e.g. seconds per task and
+    method)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.5))
     sns.barplot(frame, x=x, y=y, hue=hue, ax=ax)
@@ -85,8 +137,11 @@ def grouped_bars(frame: pd.DataFrame, x: str, y: str, hue: str, title: str = "",
     return ax.figure
 
 
-def tradeoff_scatter(frame: pd.DataFrame, x: str, y: str, hue: str, style: str, title: str = "", ax=None):
-    """One marker per row: ``x`` against ``y``, colour by ``hue`` (e.g. method), shape by ``style`` (e.g. task)."""
+def tradeoff_scatter(
+    frame: pd.DataFrame, x: str, y: str, hue: str, style: str, title: str = "", ax=None
+):
+    """One marker per row: ``x`` against ``y``, colour by ``hue`` (e.g. method), shape
+    by ``style`` (e.g. task)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
     sns.scatterplot(frame, x=x, y=y, hue=hue, style=style, s=70, ax=ax)
@@ -96,22 +151,41 @@ def tradeoff_scatter(frame: pd.DataFrame, x: str, y: str, hue: str, style: str, 
     return ax.figure
 
 
-def world_maps(points: dict[str, pd.DataFrame], polygons, title: str = "", columns: int = 1):
-    """One map per entry of ``points`` (name -> frame with ``latitude``, ``longitude``), a circle per
-    row over the land outline ``polygons`` (``places.land_polygons()``), equirectangular (Fig. 5)."""
+def world_maps(
+    points: dict[str, pd.DataFrame], polygons, title: str = "", columns: int = 1
+):
+    """One map per entry of ``points`` (name -> frame with ``latitude``, ``longitude``),
+    a circle per row over the land outline ``polygons`` (``places.land_polygons()``),
+    equirectangular (Fig. 5)."""
     rows = -(-len(points) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(7 * columns, 3.6 * rows), squeeze=False
+    )
     for ax, (name, frame) in zip(axes.flat, points.items()):
         for polygon in polygons:
-            for index, ring in enumerate(polygon):  # holes (index > 0) painted back in the sea colour
+            # holes (index > 0) painted back in the sea colour
+            for index, ring in enumerate(polygon):
                 xs, ys = zip(*ring)
                 ax.fill(xs, ys, color="#d9d9d9" if index == 0 else "white", linewidth=0)
         located = frame.dropna(subset=["latitude", "longitude"])
-        ax.scatter(located["longitude"], located["latitude"], s=14, facecolors="none", edgecolors="C3", linewidths=0.8)
-        ax.set(xlim=(-180, 180), ylim=(-60, 85), aspect="equal", xticks=[], yticks=[],
-               title=f"{name}: {len(located)} birth places located")
+        ax.scatter(
+            located["longitude"],
+            located["latitude"],
+            s=14,
+            facecolors="none",
+            edgecolors="C3",
+            linewidths=0.8,
+        )
+        ax.set(
+            xlim=(-180, 180),
+            ylim=(-60, 85),
+            aspect="equal",
+            xticks=[],
+            yticks=[],
+            title=f"{name}: {len(located)} birth places located",
+        )
         ax.grid(False)
-    for ax in list(axes.flat)[len(points):]:
+    for ax in list(axes.flat)[len(points) :]:
         ax.set_visible(False)
     fig.suptitle(title)
     fig.tight_layout()

@@ -1,19 +1,24 @@
-"""Profiles: the tuning runs that several chapters share, with one source of settings each.
+"""Profiles: the tuning runs that several chapters share, with one source of settings
+each.
 
-Chapter 3 tunes RNG and BABYNAMES, chapter 4 the six-task adapter, chapter 5 Tuned-ID; later
-chapters reuse those adapters from the cache, which finds them only if every chapter asks for
-exactly the same settings. So no chapter types them: each reads the run's entry in a profile
-(``profiles.yaml``: ``default`` for the CPU book, ``full``, ``ci``, ``gpu`` for the release's
-settings on a GPU), and the chapter that owns a run may override fields of it by name (its
-papermill parameters). A profile may also be the path of a YAML file of your own, with the same
-entries, that ``extends`` one of the book's.
+Chapter 3 tunes RNG and BABYNAMES, chapter 4 the six-task adapter, chapter 5 Tuned-ID;
+later chapters reuse those adapters from the cache, which finds them only if every
+chapter asks for exactly the same settings. So no chapter types them: each reads the
+run's entry in a profile (``profiles.yaml``: ``default`` for the CPU book, ``full``,
+``ci``, ``gpu`` for the release's settings on a GPU), and the chapter that owns a run
+may override fields of it by name (its papermill parameters). A profile may also be the
+path of a YAML file of your own, with the same entries, that ``extends`` one of the
+book's.
 
 Example::
 
-    run("six_tasks")                  # TuneSettings(update_per='prompt', passes=8, lr=0.0005, ...)
-    run("six_tasks", "gpu", lr=None)  # the release's settings; None leaves a field to the profile
-    entry("babynames", "ci")["monitor"]   # {'diagnose_every': 5, 'n_questions': 4, ...}
+    run("six_tasks")  # TuneSettings(update_per='prompt', passes=8, lr=0.0005, ...)
+    run(
+        "six_tasks", "gpu", lr=None
+    )  # the release's settings; None leaves a field to the profile
+    entry("babynames", "ci")["monitor"]  # {'diagnose_every': 5, 'n_questions': 4, ...}
 """
+
 from __future__ import annotations
 
 from dataclasses import fields
@@ -43,16 +48,18 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 def profile_entries(profile: str = "default") -> dict:
-    """Every run's entry in ``profile`` (a name in ``profiles.yaml`` or a YAML file's path),
-    with what it ``extends`` filled in."""
+    """Every run's entry in ``profile`` (a name in ``profiles.yaml`` or a YAML file's
+    path), with what it ``extends`` filled in."""
     book = _book_profiles()
     if profile in book:
         own = book[profile]
     elif str(profile).endswith((".yaml", ".yml")) and Path(profile).is_file():
         own = yaml.safe_load(Path(profile).read_text("utf-8")) or {}
     else:
-        raise ValueError(f"unknown profile {profile!r}: the book's are {sorted(book)}, or give "
-                         "the path of a YAML file whose entries extend one of them")
+        raise ValueError(
+            f"unknown profile {profile!r}: the book's are {sorted(book)}, or give "
+            "the path of a YAML file whose entries extend one of them"
+        )
     parent = own.get("extends")
     base = profile_entries(parent) if parent else {}
     return _merge(base, {k: v for k, v in own.items() if k != "extends"})
@@ -62,18 +69,23 @@ def entry(name: str, profile: str = "default") -> dict:
     """The entry of the shared run ``name`` (one of ``RUNS``) in ``profile``."""
     entries = profile_entries(profile)
     if name not in entries:
-        raise ValueError(f"profile {profile!r} has no run {name!r}; its runs are {sorted(entries)}")
+        raise ValueError(
+            f"profile {profile!r} has no run {name!r}; its runs are {sorted(entries)}"
+        )
     return entries[name]
 
 
 def run(name: str, profile: str = "default", **overrides) -> TuneSettings:
-    """The :class:`TuneSettings` of the shared run ``name`` in ``profile``, with ``overrides``
-    replaced where they are not ``None`` (a chapter's parameters left at ``None`` keep the
-    profile's value). Fields the entry does not name are the release's defaults."""
+    """The :class:`TuneSettings` of the shared run ``name`` in ``profile``, with
+    ``overrides`` replaced where they are not ``None`` (a chapter's parameters left at
+    ``None`` keep the profile's value). Fields the entry does not name are the release's
+    defaults."""
     settings = dict(entry(name, profile).get("settings") or {})
     known = {f.name for f in fields(TuneSettings)}
     unknown = sorted(set(settings) - known)
     if unknown:
-        raise ValueError(f"run {name!r} of profile {profile!r} names unknown settings {unknown}")
+        raise ValueError(
+            f"run {name!r} of profile {profile!r} names unknown settings {unknown}"
+        )
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return tune_settings(**settings)

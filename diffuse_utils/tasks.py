@@ -11,11 +11,20 @@ format (``request``, ``response``, ``targets``, ``weights``, ``eos``).
 Example::
 
     rng = Task(name="rng", prompts=[RNG_PROMPT], targets=[str(i) for i in range(1, 11)])
-    rng.probabilities          # array of ten 0.1
-    rng.responses              # ['{1}', '{2}', ...]
-    rng.save("rng.yaml"); Task.load("rng.yaml") == rng   # True
-    die = Task("die", [DIE_PROMPT], [f" {i}" for i in range(1, 21)], braces=False, completion=True, stop=".")
+    rng.probabilities  # array of ten 0.1
+    rng.responses  # ['{1}', '{2}', ...]
+    rng.save("rng.yaml")
+    Task.load("rng.yaml") == rng  # True
+    die = Task(
+        "die",
+        [DIE_PROMPT],
+        [f" {i}" for i in range(1, 21)],
+        braces=False,
+        completion=True,
+        stop=".",
+    )
 """
+
 from __future__ import annotations
 
 import json
@@ -27,29 +36,38 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-BABYNAMES_PROMPT = ("Please generate an English first name, chosen completely at random. Output only "
-                    "the name between two curly braces, like this: {name}. Don't output code.")
+BABYNAMES_PROMPT = (
+    "Please generate an English first name, chosen completely at random. Output only "
+    "the name between two curly braces, like this: {name}. Don't output code."
+)
 
-# Appendix B.1: the five prompt formats of Figure 2 ({low}/{high} filled in; typos are the paper's).
+# Appendix B.1: the five prompt formats of Figure 2 ({low}/{high} filled in; typos are
+# the paper's).
 RANGE_PROMPTS = [
-    "Randomly pick an integer between {low} and {high}. Do not provide any code. Output only the number between "
-    "two curly braces, like this: {{number}}. Don't output code.",
-    "Output a number uniform randomly from the range {low} to {high}, inclusive. Output the number between two "
-    "curly braces, like this: {{number}}. Don't output code.",
-    "Choose a number at random between {low} and {high}. Output your chosen number bweet two curly braces, like "
-    "this {{number}}.",
-    "Select an integer completely at random from the interval [{low}, {high}]. Output the selected integer between "
-    "two curly braces, like this {{n}}.",
-    "I need you to pick a number completely at random. The number should be between {low} and {high}. Print the "
-    "number between two curly braces, like this: {{n}}.",
+    "Randomly pick an integer between {low} and {high}. Do not provide any code. "
+    "Output only the number between two curly braces, like this: {{number}}. Don't "
+    "output code.",
+    "Output a number uniform randomly from the range {low} to {high}, inclusive. "
+    "Output the number between two curly braces, like this: {{number}}. Don't output "
+    "code.",
+    "Choose a number at random between {low} and {high}. Output your chosen number "
+    "bweet two curly braces, like this {{number}}.",
+    "Select an integer completely at random from the interval [{low}, {high}]. "
+    "Output the selected integer between two curly braces, like this {{n}}.",
+    "I need you to pick a number completely at random. The number should be between "
+    "{low} and {high}. Print the number between two curly braces, like this: {{n}}.",
 ]
-# The RNG prompt of Section 4 with its range as a parameter, and the paper's 1-10 instance of it.
-RNG_RANGE_PROMPT = ("Generate a random number between {low} and {high}. Output only the number between two curly "
-                    "braces, like this: {{number}}. Don't output code.")
+# The RNG prompt of Section 4 with its range as a parameter, and the paper's 1-10
+# instance of it.
+RNG_RANGE_PROMPT = (
+    "Generate a random number between {low} and {high}. Output only the number "
+    "between two curly braces, like this: {{number}}. Don't output code."
+)
 RNG_PROMPT = RNG_RANGE_PROMPT.format(low=1, high=10)
 # Footnote 2: a completion prompt for a base model (answers " 1" ... " 20").
 DIE_PROMPT = "She rolled the 20-sided die. It landed on the number"
-# The keys of a prompt file in the paper's release (y0mingzhang/diffuse-distributions, prompts/*/*.json).
+# The keys of a prompt file in the paper's release (y0mingzhang/diffuse-distributions,
+# prompts/*/*.json).
 RELEASE_KEYS = ("request", "response", "targets", "weights", "eos")
 
 
@@ -68,18 +86,21 @@ class Task:
     braces: whether the response wraps the answer in ``{}`` as the paper's prompts ask.
     response_prefix: text pre-filled at the start of the assistant turn (default none,
         as in the paper); it must be a prefix of every response.
-    end_of_turn: whether a response is the whole answer, ended by the end-of-turn token (the
-        paper's prefix-free targets). ``False`` makes each target the *opening* of a longer
-        answer that the model goes on to write, e.g. a biography's first five fields: the loss
-        then shapes how answers start and leaves the rest free (chapter 5). Such targets must
-        be prefix-free by themselves.
-    completion: the prompts are plain text that the model continues (a base model's form, e.g.
-        :data:`DIE_PROMPT`), encoded without a chat template; ``response_prefix`` is then text
-        appended to the prompt. ``False``: each prompt is a user message of the chat template.
-    stop: the text that ends every answer (``"\n"``, ``"."``): written after each response when
-        ``end_of_turn``, and where sampling stops. ``None``: the chat template's end-of-turn
-        token, or the EOS token in completion form. It may not occur inside a response.
+    end_of_turn: whether a response is the whole answer, ended by the end-of-turn token
+        (the paper's prefix-free targets). ``False`` makes each target the *opening* of
+        a longer answer that the model goes on to write, e.g. a biography's first five
+        fields: the loss then shapes how answers start and leaves the rest free (chapter
+        5). Such targets must be prefix-free by themselves.
+    completion: the prompts are plain text that the model continues (a base model's
+        form, e.g. :data:`DIE_PROMPT`), encoded without a chat template;
+        ``response_prefix`` is then text appended to the prompt. ``False``: each prompt
+        is a user message of the chat template.
+    stop: the text that ends every answer (``"\n"``, ``"."``): written after each
+        response when ``end_of_turn``, and where sampling stops. ``None``: the chat
+        template's end-of-turn token, or the EOS token in completion form. It may not
+        occur inside a response.
     """
+
     name: str
     prompts: list[str]
     targets: list[str]
@@ -95,14 +116,22 @@ class Task:
         _check_types(vars(self))
         self.prompts, self.targets = list(self.prompts), list(self.targets)
         if self.weights is not None:
-            self.weights = [float(w) if isinstance(w, (int, float, np.number)) and not isinstance(w, bool) else w
-                            for w in self.weights]
+            self.weights = [
+                float(w)
+                if isinstance(w, (int, float, np.number)) and not isinstance(w, bool)
+                else w
+                for w in self.weights
+            ]
         validate_task(self)
 
     @property
     def probabilities(self) -> np.ndarray:
         """``p*`` as an array aligned with ``targets``, summing to 1."""
-        weights = np.ones(len(self.targets)) if self.weights is None else np.asarray(self.weights, float)
+        weights = (
+            np.ones(len(self.targets))
+            if self.weights is None
+            else np.asarray(self.weights, float)
+        )
         return weights / weights.sum()
 
     @property
@@ -111,41 +140,64 @@ class Task:
         return [f"{{{t}}}" if self.braces else t for t in self.targets]
 
     def answer_of(self, text: str) -> str | None:
-        """The target whose full response is exactly ``text`` (e.g. ``'{7}'`` -> ``'7'``), else ``None``.
+        """The target whose full response is exactly ``text`` (e.g. ``'{7}'`` ->
+        ``'7'``), else ``None``.
 
-        This is the event exact scoring measures: the response and nothing else, then end of turn.
-        :func:`~diffuse_utils.answers.parse_braces` is more lenient (``'Sure! {7}'`` -> ``'7'``).
+        This is the event exact scoring measures: the response and nothing else, then
+        end of turn. :func:`~diffuse_utils.answers.parse_braces` is more lenient
+        (``'Sure! {7}'`` -> ``'7'``).
         """
         return dict(zip(self.responses, self.targets)).get(text)
 
     def to_dict(self) -> dict:
-        """The fields as a dict; ``completion`` and ``stop`` only where set (files of chat tasks keep their form)."""
+        """The fields as a dict; ``completion`` and ``stop`` only where set (files of
+        chat tasks keep their form)."""
         data = asdict(self)
-        return {k: v for k, v in data.items() if k not in ("completion", "stop") or v not in (False, None)}
+        return {
+            k: v
+            for k, v in data.items()
+            if k not in ("completion", "stop") or v not in (False, None)
+        }
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False, width=120)
+        return yaml.safe_dump(
+            self.to_dict(), allow_unicode=True, sort_keys=False, width=120
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write the task as YAML (``.yaml``/``.yml``) or JSON (anything else)."""
         path = Path(path)
-        text = self.to_yaml() if path.suffix in (".yaml", ".yml") else json.dumps(self.to_dict(), indent=2,
-                                                                                  ensure_ascii=False)
+        text = (
+            self.to_yaml()
+            if path.suffix in (".yaml", ".yml")
+            else json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        )
         path.write_text(text, encoding="utf-8")
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "Task":
-        """Read a task written by :meth:`save` (YAML or JSON, by suffix), or a prompt file of the
-        paper's release (a mapping with ``request``: see :func:`release_task`), named after the file."""
+        """Read a task written by :meth:`save` (YAML or JSON, by suffix), or a prompt
+        file of the paper's release (a mapping with ``request``: see
+        :func:`release_task`), named after the file."""
         path = Path(path)
         text = path.read_text(encoding="utf-8")
         try:
-            data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+            data = (
+                yaml.safe_load(text)
+                if path.suffix in (".yaml", ".yml")
+                else json.loads(text)
+            )
         except (yaml.YAMLError, json.JSONDecodeError) as error:
-            raise TaskError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {error}") from error
+            raise TaskError(
+                f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: "
+                f"{error}"
+            ) from error
         if not isinstance(data, dict):
-            raise TaskError(f"{path}: expected a mapping with keys name, prompts, targets; got {type(data).__name__}.")
+            raise TaskError(
+                f"{path}: expected a mapping with keys name, prompts, targets; got "
+                f"{type(data).__name__}."
+            )
         if "request" in data:
             try:
                 return release_task(data, name=path.stem)
@@ -154,118 +206,202 @@ class Task:
         unknown = set(data) - set(cls.__dataclass_fields__)
         missing = {"name", "prompts", "targets"} - set(data)
         if unknown or missing:
-            raise TaskError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}. "
-                            f"Allowed keys: {sorted(cls.__dataclass_fields__)}.")
+            raise TaskError(
+                f"{path}: unknown keys {sorted(unknown)}, missing keys "
+                f"{sorted(missing)}. Allowed keys: "
+                f"{sorted(cls.__dataclass_fields__)}."
+            )
         try:
             return cls(**data)
         except TaskError as error:
             raise TaskError(f"{path}: {error}") from error
 
 
-def range_task(low: int, high: int, templates: list[str] | None = None, name: str | None = None) -> Task:
-    """Uniform random integers in ``[low, high]``, one prompt per template (default: the RNG prompt).
+def range_task(
+    low: int, high: int, templates: list[str] | None = None, name: str | None = None
+) -> Task:
+    """Uniform random integers in ``[low, high]``, one prompt per template (default: the
+    RNG prompt).
 
     Example: ``range_task(1, 45, RANGE_PROMPTS)`` -> 5 prompts, targets '1'..'45'.
     """
     if low > high:
         raise TaskError(f"range_task: low ({low}) must not exceed high ({high}).")
     templates = templates or [RNG_RANGE_PROMPT]
-    return Task(name=name or f"rng-{low}-{high}", prompts=[t.format(low=low, high=high) for t in templates],
-                targets=[str(i) for i in range(low, high + 1)])
+    return Task(
+        name=name or f"rng-{low}-{high}",
+        prompts=[t.format(low=low, high=high) for t in templates],
+        targets=[str(i) for i in range(low, high + 1)],
+    )
 
 
 def release_task(data: dict, name: str) -> Task:
-    """A task from a prompt of the paper's release: ``request`` (the user message), ``response``
-    (an opening, or a list of them, written before each target), ``targets``, ``weights``, ``eos``.
+    """A task from a prompt of the paper's release: ``request`` (the user message),
+    ``response`` (an opening, or a list of them, written before each target),
+    ``targets``, ``weights``, ``eos``.
 
-    As in the release, an opening is part of what is scored and tuned (``log p(opening + target)``),
-    and ``eos`` (default true) ends each target with the end-of-turn token. With the one opening
-    ``""`` (every release file), targets that are each one braced field (``"{7}"``) load as answers
-    ``"7"`` with ``braces=True`` (the same responses, so the same token ids); other targets load as
-    written, with ``braces=False``. Several openings: where the release draws one opening per target
-    at each step, the task holds every (opening, target) pair, ``opening + target``, with the
-    target's weight split evenly: its loss is the release's expected loss, without the draw, and
-    scores and metrics are over pairs (``metadata['openings']`` lists the openings).
-    Example: ``release_task({"request": "Pick.", "response": [""], "targets": ["{1}", "{2}"]}, "rng")``.
+    As in the release, an opening is part of what is scored and tuned
+    (``log p(opening + target)``), and ``eos`` (default true) ends each target with the
+    end-of-turn token. With the one opening ``""`` (every release file), targets that
+    are each one braced field (``"{7}"``) load as answers ``"7"`` with ``braces=True``
+    (the same responses, so the same token ids); other targets load as written, with
+    ``braces=False``. Several openings: where the release draws one opening per target
+    at each step, the task holds every (opening, target) pair, ``opening + target``,
+    with the target's weight split evenly: its loss is the release's expected loss,
+    without the draw, and scores and metrics are over pairs (``metadata['openings']``
+    lists the openings).
+    Example: ``release_task({"request": "Pick.", "response": [""], "targets": ["{1}",
+    "{2}"]}, "rng")``.
     """
-    unknown, missing = set(data) - set(RELEASE_KEYS), {"request", "response", "targets"} - set(data)
+    unknown, missing = (
+        set(data) - set(RELEASE_KEYS),
+        {"request", "response", "targets"} - set(data),
+    )
     if unknown or missing:
-        raise TaskError(f"a release prompt file has keys {list(RELEASE_KEYS)}; unknown keys {sorted(unknown)}, "
-                        f"missing keys {sorted(missing)}.")
-    openings = [data["response"]] if isinstance(data["response"], str) else data["response"]
-    targets, weights, eos = data["targets"], data.get("weights") or None, data.get("eos", True)
-    _check_types({"name": name, "request": data["request"], "response": openings, "targets": targets,
-                  "weights": weights, "eos": eos})
+        raise TaskError(
+            f"a release prompt file has keys {list(RELEASE_KEYS)}; unknown keys "
+            f"{sorted(unknown)}, missing keys {sorted(missing)}."
+        )
+    openings = (
+        [data["response"]] if isinstance(data["response"], str) else data["response"]
+    )
+    targets, weights, eos = (
+        data["targets"],
+        data.get("weights") or None,
+        data.get("eos", True),
+    )
+    _check_types(
+        {
+            "name": name,
+            "request": data["request"],
+            "response": openings,
+            "targets": targets,
+            "weights": weights,
+            "eos": eos,
+        }
+    )
     common = dict(name=name, prompts=[data["request"]], end_of_turn=eos)
     if openings == [""]:
         braced = bool(targets) and all(re.fullmatch(r"\{[^{}]*\}", t) for t in targets)
-        return Task(targets=[t[1:-1] for t in targets] if braced else targets, weights=weights, braces=braced,
-                    metadata={"format": "release"}, **common)
-    weights = [w / len(openings) for w in (weights or [1.0] * len(targets)) for _ in openings]
-    return Task(targets=[o + t for t in targets for o in openings], weights=weights, braces=False,
-                metadata={"format": "release", "openings": openings}, **common)
+        return Task(
+            targets=[t[1:-1] for t in targets] if braced else targets,
+            weights=weights,
+            braces=braced,
+            metadata={"format": "release"},
+            **common,
+        )
+    weights = [
+        w / len(openings) for w in (weights or [1.0] * len(targets)) for _ in openings
+    ]
+    return Task(
+        targets=[o + t for t in targets for o in openings],
+        weights=weights,
+        braces=False,
+        metadata={"format": "release", "openings": openings},
+        **common,
+    )
 
 
-# The type of each field of a task file (and of the release's), as Python types and in words.
-_FIELD_TYPES = {"name": (str, "a string"), "request": (str, "a string"), "response_prefix": (str, "a string"),
-                "prompts": (list, "a list of strings"), "targets": (list, "a list of strings"),
-                "response": (list, "a string or a list of strings"), "weights": (list, "a list of numbers"),
-                "braces": (bool, "true or false"), "end_of_turn": (bool, "true or false"),
-                "completion": (bool, "true or false"), "eos": (bool, "true or false"),
-                "stop": (str, "a string or null"), "metadata": (dict, "a mapping")}
+# The type of each field of a task file (and of the release's), as Python types and in
+# words.
+_FIELD_TYPES = {
+    "name": (str, "a string"),
+    "request": (str, "a string"),
+    "response_prefix": (str, "a string"),
+    "prompts": (list, "a list of strings"),
+    "targets": (list, "a list of strings"),
+    "response": (list, "a string or a list of strings"),
+    "weights": (list, "a list of numbers"),
+    "braces": (bool, "true or false"),
+    "end_of_turn": (bool, "true or false"),
+    "completion": (bool, "true or false"),
+    "eos": (bool, "true or false"),
+    "stop": (str, "a string or null"),
+    "metadata": (dict, "a mapping"),
+}
 
 
 def _check_types(fields: dict) -> None:
-    """Raise :class:`TaskError` naming the first field of the wrong type, the type found and the one
-    expected: ``prompts: hello`` in YAML is a string, not a list of one prompt, and ``targets: {a: 1}``
-    a mapping. ``None`` is allowed for ``weights`` and ``stop``; tuples pass for lists."""
+    """Raise :class:`TaskError` naming the first field of the wrong type, the type found
+    and the one expected: ``prompts: hello`` in YAML is a string, not a list of one
+    prompt, and ``targets: {a: 1}`` a mapping. ``None`` is allowed for ``weights`` and
+    ``stop``; tuples pass for lists."""
     where = f"Task {fields.get('name')!r}"
     for key, value in fields.items():
         expected, words = _FIELD_TYPES.get(key, (object, ""))
         if value is None and key in ("weights", "stop"):
             continue
         if not isinstance(value, (list, tuple) if expected is list else expected):
-            raise TaskError(f"{where}: {key} must be {words}; got {type(value).__name__} {value!r:.60}.")
+            raise TaskError(
+                f"{where}: {key} must be {words}; got {type(value).__name__} "
+                f"{value!r:.60}."
+            )
         if key in ("prompts", "targets", "response"):
             bad = [item for item in value if not isinstance(item, str)]
             if bad:
-                raise TaskError(f"{where}: {key} must be strings; got {bad[0]!r} ({type(bad[0]).__name__}). "
-                                "Quote numbers in YAML, e.g. '7'.")
+                raise TaskError(
+                    f"{where}: {key} must be strings; got {bad[0]!r} "
+                    f"({type(bad[0]).__name__}). Quote numbers in YAML, e.g. '7'."
+                )
 
 
 def validate_task(task: Task) -> None:
     """Raise :class:`TaskError` naming the first problem with ``task``'s fields."""
     where = f"Task {task.name!r}"
-    if not task.prompts or not all(isinstance(p, str) and p.strip() for p in task.prompts):
-        raise TaskError(f"{where}: prompts must be a non-empty list of non-empty strings.")
+    if not task.prompts or not all(
+        isinstance(p, str) and p.strip() for p in task.prompts
+    ):
+        raise TaskError(
+            f"{where}: prompts must be a non-empty list of non-empty strings."
+        )
     if not task.targets:
-        raise TaskError(f"{where}: the target list is empty; give at least one valid answer.")
+        raise TaskError(
+            f"{where}: the target list is empty; give at least one valid answer."
+        )
     seen = set()
     for t in task.targets:
         if t in seen:
-            raise TaskError(f"{where}: target {t!r} appears twice; each valid answer must be listed once "
-                            "(put its frequency in weights instead).")
+            raise TaskError(
+                f"{where}: target {t!r} appears twice; each valid answer must be "
+                "listed once (put its frequency in weights instead)."
+            )
         seen.add(t)
     _validate_weights(where, task.weights, len(task.targets))
     if task.stop == "":
-        raise TaskError(f"{where}: stop is the empty string; give the text that ends every answer, or None.")
+        raise TaskError(
+            f"{where}: stop is the empty string; give the text that ends every "
+            "answer, or None."
+        )
     for response in task.responses:
         if not response.startswith(task.response_prefix):
-            raise TaskError(f"{where}: response_prefix {task.response_prefix!r} does not start the response "
-                            f"{response!r}; the prefix is forced, so every response must begin with it.")
-        if task.stop is not None and task.stop in response[len(task.response_prefix):]:
-            raise TaskError(f"{where}: the stop text {task.stop!r} occurs inside the response {response!r}, so "
-                            "sampling would cut it short; choose a stop text that no response contains.")
+            raise TaskError(
+                f"{where}: response_prefix {task.response_prefix!r} does not start "
+                f"the response {response!r}; the prefix is forced, so every response "
+                "must begin with it."
+            )
+        if task.stop is not None and task.stop in response[len(task.response_prefix) :]:
+            raise TaskError(
+                f"{where}: the stop text {task.stop!r} occurs inside the response "
+                f"{response!r}, so sampling would cut it short; choose a stop text "
+                "that no response contains."
+            )
 
 
 def _validate_weights(where: str, weights, n_targets: int) -> None:
     if weights is None:
         return
     if len(weights) != n_targets:
-        raise TaskError(f"{where}: {len(weights)} weights for {n_targets} targets; give one weight per "
-                        "target, or none for a uniform target distribution.")
+        raise TaskError(
+            f"{where}: {len(weights)} weights for {n_targets} targets; give one "
+            "weight per target, or none for a uniform target distribution."
+        )
     for i, w in enumerate(weights):
         if not isinstance(w, float) or math.isnan(w) or math.isinf(w) or w < 0:
-            raise TaskError(f"{where}: weight {i} is {w!r}; weights must be finite numbers >= 0.")
+            raise TaskError(
+                f"{where}: weight {i} is {w!r}; weights must be finite numbers >= 0."
+            )
     if sum(weights) <= 0:
-        raise TaskError(f"{where}: the weights sum to zero; at least one target needs a positive weight.")
+        raise TaskError(
+            f"{where}: the weights sum to zero; at least one target needs a positive "
+            "weight."
+        )
