@@ -67,7 +67,9 @@ def resolve_device(device: str = "auto") -> torch.device:
 def resolve_dtype(
     dtype: str | torch.dtype = "auto", device: torch.device | str = "cpu"
 ) -> torch.dtype:
-    """``"auto"`` is bfloat16 on a GPU that supports it, float32 otherwise.
+    """``"auto"`` is bfloat16 on a GPU that has it natively (compute capability 8.0
+    or more: A100, H100, RTX 30xx...), float32 otherwise: a T4 (7.5) would only
+    emulate bf16, slowly.
 
     Example: ``resolve_dtype("auto", "cpu") -> torch.float32``;
     ``resolve_dtype("bf16") -> torch.bfloat16``.
@@ -90,7 +92,9 @@ def resolve_dtype(
             "torch.dtype."
         )
     device = torch.device(device)
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+    if device.type == "cuda" and torch.cuda.is_bf16_supported(
+        including_emulation=False
+    ):
         return torch.bfloat16
     return torch.float32
 

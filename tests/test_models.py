@@ -16,6 +16,21 @@ def test_resolve_dtype_and_device():
     assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
 
 
+@pytest.mark.parametrize("gpu, capability, expected", [("T4", (7, 5), torch.float32),
+                                                        ("A100", (8, 0), torch.bfloat16)])
+def test_auto_dtype_is_bf16_only_where_the_gpu_has_it_natively(monkeypatch, gpu, capability, expected):
+    """A T4 runs bf16 only by emulation (a bf16 tensor can be made, slowly): "auto" must give it fp32."""
+    from types import SimpleNamespace
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda device=None: SimpleNamespace(name=gpu, major=capability[0], minor=capability[1]))
+    monkeypatch.setattr(torch.cuda, "_check_bf16_tensor_supported", lambda device: True, raising=False)  # emulation
+    assert torch.cuda.is_bf16_supported()  # what "auto" asked before: True on both
+    assert resolve_dtype("auto", "cuda") == expected and resolve_dtype("auto", "cpu") == torch.float32
+
+
 def test_unknown_model_offline_names_it_and_says_how_to_get_it(monkeypatch):
     import time
 
