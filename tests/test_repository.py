@@ -33,14 +33,33 @@ def test_notebook_is_in_the_table_of_contents(path):
     assert f"notebooks/{path.stem}" in toc
 
 
-def test_environment_yml_pins_match_pyproject():
+def constraint_pins() -> dict[str, str]:
+    """``{name: version}`` of constraints.txt, the exact versions scripts/setup.sh installs."""
+    lines = [line.split("#")[0].strip() for line in (ROOT / "constraints.txt").read_text().splitlines()]
+    return {n.lower(): v for n, v in (line.split("==") for line in lines if line)}
+
+
+def test_constraints_pin_every_dependency_within_its_range():
+    """pyproject.toml gives ranges (so that Colab keeps its numpy and pandas); constraints.txt pins each one
+    (torch aside: scripts/setup.sh installs its CPU or CUDA build first) to a version inside its range."""
+    from packaging.requirements import Requirement
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
-    pins = {d.split("==")[0].lower(): d.split("==")[1] for d in declared if "==" in d}
+    declared = [Requirement(d) for d in project["dependencies"] + sum(project["optional-dependencies"].values(), [])]
+    assert not [str(r) for r in declared if any(s.operator == "==" for s in r.specifier)], "pins belong in constraints.txt"
+    pins = constraint_pins()
+    assert {r.name.lower() for r in declared} - {"torch"} == set(pins)
+    outside = [f"{r} (constraints.txt: {pins[r.name.lower()]})" for r in declared
+               if r.name != "torch" and not r.specifier.contains(pins[r.name.lower()], prereleases=True)]
+    assert not outside, f"pins outside pyproject.toml's ranges: {outside}"
+    assert "-c constraints.txt" in (ROOT / "scripts" / "setup.sh").read_text()
+
+
+def test_environment_yml_pins_match_constraints():
     conda = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert conda["dependencies"][0] == "python=3.11"
     pip_block = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
     conda_pins = {d.split("==")[0].lower(): d.split("==")[1] for d in pip_block if "==" in d}
-    assert {k: v for k, v in conda_pins.items() if k != "torch"} == pins
+    assert {k: v for k, v in conda_pins.items() if k != "torch"} == constraint_pins()
 
 
 def parameters_of(stem: str) -> str:
