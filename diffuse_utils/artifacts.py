@@ -114,7 +114,7 @@ def cached_tune(
     start_from = adapter_fingerprint(model)
     folder = _adapter_folder(output_dir, model, tasks, settings, start_from)
     if _saved_with(folder, monitor):
-        history = pd.read_csv(folder / "history.csv")
+        history = pd.read_csv(folder / "history.csv", float_precision="round_trip")
         history.attrs["tune_seconds"] = json.loads(
             (folder / "config.json").read_text()
         ).get("tune_seconds")
