@@ -169,7 +169,7 @@ def scatter_grid(
     """A grid of scatter plots, one row per column of ``ys`` and one panel per column of
     ``xs`` (each dict: column -> axis label; two ``xs`` for the column's width), one
     colour per value of ``hue``; rows where the boolean column ``marked`` holds get a
-    star. An ``xs`` column whose values are all equal is drawn over +-1 around them.
+    star. A panel whose drawn ``x`` values are all equal spans +-1 around them.
     Example: ``scatter_grid(points, {"qa": "QA"}, {"gain": "gain"}, "run")``.
     """
     fig, axes = plt.subplots(
@@ -196,9 +196,9 @@ def scatter_grid(
                     label=marked,
                 )
             ax.axvline(0, color="grey", linewidth=0.5)
-            values = frame[x].dropna().to_numpy(dtype=float)
-            if len(values) and np.ptp(values) < 1e-9:  # equal but for float noise
-                ax.set_xlim(values.mean() - 1, values.mean() + 1)
+            drawn = frame[[x, y]].dropna()[x].to_numpy(dtype=float)
+            if len(drawn) and np.ptp(drawn) < 1e-9:  # equal but for float noise
+                ax.set_xlim(drawn.mean() - 1, drawn.mean() + 1)
             ax.set(
                 xlabel=xlabel if row == len(ys) - 1 else "",
                 ylabel=ylabel if col == 0 else "",

@@ -69,7 +69,11 @@ def test_scatter_grid_puts_a_row_per_y_and_stars_the_marked_rows():
 
 def test_scatter_grid_widens_an_axis_whose_values_differ_by_float_noise():
     frame = pd.DataFrame(
-        {"knowledge": [0.0, -2e-17], "gain": [0.1, 0.2], "experiment": ["a", "b"]}
-    )
+        {
+            "knowledge": [0.0, -2e-17, -25.0],
+            "gain": [0.1, 0.2, np.nan],
+            "experiment": ["a", "b", "b"],
+        }
+    )  # the last row has no gain: not drawn
     fig = plots.scatter_grid(frame, {"knowledge": "k"}, {"gain": "g"}, "experiment")
     assert fig.axes[0].get_xlim() == pytest.approx((-1, 1))
