@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -187,6 +188,96 @@ def world_maps(
         ax.grid(False)
     for ax in list(axes.flat)[len(points) :]:
         ax.set_visible(False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def curve_grid(
+    curves: dict[str, pd.DataFrame],
+    x: str,
+    ys: list[str],
+    title: str = "",
+    reference: dict[str, tuple[str, float]] | None = None,
+    columns: int = 2,
+    xlabel: str | None = None,
+    invert_x: bool = False,
+):
+    """One panel per column of ``ys``, one line per entry of ``curves`` (label -> frame
+    with ``x`` and the ``ys``), at most ``columns`` panels a row at the column's width.
+
+    reference: panel -> ``(label, value)``, a dotted horizontal line on that panel.
+    invert_x: draw ``x`` decreasing (e.g. a loss that falls as training goes on).
+    Example: ``curve_grid({"lr 5e-4": frame}, "update", ["L", "KL"])``, 2 panels.
+    """
+    rows = -(-len(ys) // columns)
+    width = 7.5 if columns > 1 else 6.5
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(width, 3.1 * rows + 0.6), squeeze=False
+    )
+    for ax, y in zip(axes.flat, ys):
+        for label, frame in curves.items():
+            ax.plot(frame[x], frame[y], marker=".", label=label)
+        if reference and y in reference:
+            label, value = reference[y]
+            ax.axhline(value, color="grey", linestyle=":", label=label)
+        ax.set(title=y, xlabel=xlabel or x)
+        if invert_x:
+            ax.invert_xaxis()
+    for ax in list(axes.flat)[len(ys) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def scatter_grid(
+    frame: pd.DataFrame,
+    xs: dict[str, str],
+    ys: dict[str, str],
+    hue: str,
+    marked: str | None = None,
+    title: str = "",
+):
+    """A grid of scatter plots, one row per column of ``ys`` and one panel per column of
+    ``xs`` (each dict: column -> axis label; two ``xs`` for the column's width), one
+    colour per value of ``hue``; rows where the boolean column ``marked`` holds get a
+    star. A panel whose drawn ``x`` values are all equal spans +-1 around them.
+    Example: ``scatter_grid(points, {"qa": "QA"}, {"gain": "gain"}, "run")``.
+    """
+    fig, axes = plt.subplots(
+        len(ys),
+        len(xs),
+        figsize=(3.8 * len(xs), 3.1 * len(ys) + 0.6),
+        squeeze=False,
+        sharex="col",
+    )
+    for row, (y, ylabel) in enumerate(ys.items()):
+        for col, (x, xlabel) in enumerate(xs.items()):
+            ax = axes[row, col]
+            for name, group in frame.groupby(hue):
+                ax.scatter(group[x], group[y], label=name, alpha=0.8)
+            if marked is not None:
+                stars = frame[frame[marked].astype(bool)]
+                ax.scatter(
+                    stars[x],
+                    stars[y],
+                    marker="*",
+                    s=250,
+                    facecolors="none",
+                    edgecolors="black",
+                    label=marked,
+                )
+            ax.axvline(0, color="grey", linewidth=0.5)
+            drawn = frame[[x, y]].dropna()[x].to_numpy(dtype=float)
+            if len(drawn) and np.ptp(drawn) < 1e-9:  # equal but for float noise
+                ax.set_xlim(drawn.mean() - 1, drawn.mean() + 1)
+            ax.set(
+                xlabel=xlabel if row == len(ys) - 1 else "",
+                ylabel=ylabel if col == 0 else "",
+            )
+    axes[0, 0].legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

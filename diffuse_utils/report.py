@@ -4,6 +4,7 @@ numbers beside them.
 ``glue`` stores a value for the prose (myst-nb's ``{glue:text}`` role) so numbers in
 the text come from the computation; outside a book build (Colab) it is a no-op.
 ``show_source`` displays a package function as the package has it (STYLE.md, rule 5).
+``findings`` fills a chapter's findings template as Markdown, readable without glue.
 Numbers quoted from the paper live here, once, labelled as quotes.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -50,6 +52,19 @@ def show_source(obj):
     )
     newline = "" if source.endswith("\n") else "\n"
     return Markdown(f"{fence}python\n{source}{newline}{fence}")
+
+
+def findings(template: str, **values):
+    """``template`` with its ``{name}`` / ``{name:.2f}`` fields filled from ``values``
+    (``str.format``), as an ``IPython.display.Markdown`` that Jupyter, Colab and the
+    book all render: a chapter's findings readable where glue roles are not. The
+    template's common indentation and surrounding blank lines are removed.
+    Example: ``findings("- entropy {h:.2f} nats", h=2.2957)`` shows
+    ``- entropy 2.30 nats``.
+    """
+    from IPython.display import Markdown
+
+    return Markdown(textwrap.dedent(template).strip().format(**values))
 
 
 def paper_table1() -> pd.DataFrame:

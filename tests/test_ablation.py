@@ -1,5 +1,7 @@
-"""Chapter 7's tools: cached measurements, LoRA doses, threshold crossings, the defaults rule and
-the format probes (exact end-of-turn probability, sampling with the end of turn held)."""
+"""Chapter 7's tools: cached measurements, LoRA doses, threshold crossings, the defaults
+rules, the runs (BABYNAMES at several rates and ranks, six-task schedules) on a tiny
+model, their diagnostics, and the format probes (exact end-of-turn probability, sampling
+with the end of turn held)."""
 import json
 
 import numpy as np
@@ -8,11 +10,14 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from diffuse_utils import ablation, format_probes
-from diffuse_utils.artifacts import cached_measure
+from diffuse_utils import ablation, ablation_runs, format_probes
+from diffuse_utils.artifacts import adapter_fingerprint, cached_measure
 from diffuse_utils.decoding import SampleSettings
 from diffuse_utils.encoding import encode_prompt, end_of_turn_ids
 from diffuse_utils.sampling import sample
+from diffuse_utils.schedule import TuneSettings
+from diffuse_utils.suite import TaskFamily
+from diffuse_utils.tasks import Task
 
 from conftest import make_tiny_model
 
@@ -166,3 +171,181 @@ def test_a_base_model_that_still_holds_an_adapter_is_refused_by_the_caches(tmp_p
     with pytest.raises(ValueError, match="unload"):
         cached_measure(tmp_path, base, "probe", lambda: {"x": 1})
     assert adapter_fingerprint(tuned.unload()) == "base"
+
+
+def test_least_dose_keeps_the_threshold_and_rank_it_is_given():
+    runs = pd.DataFrame({
+        "lr": [5e-4, 5e-4, 1e-4, 1e-4], "rank": [4, 4, 16, 16], "gamma": [0.2, 0.5] * 2,
+        "updates": [40, 10, 100, 30], "stopped": [True] * 4,
+        "knowledge change": [0.0] * 4,
+    })
+    assert ablation.least_dose(runs, "knowledge", 5)["updates"] == 30  # 1e-4 x 30
+    at_stop = ablation.least_dose(runs, "knowledge", 5, gamma=0.2)
+    assert (at_stop["lr"], at_stop["rank"]) == (1e-4, 16)  # 0.01 against 0.02
+    paper = ablation.least_dose(runs, "knowledge", 5, gamma=0.2, rank=4)
+    assert (paper["lr"], paper["updates"]) == (5e-4, 40)
+    assert ablation.least_dose(runs, "knowledge", 5, gamma=0.2, rank=8) is None
+
+
+def test_best_transfer_is_the_largest_ood_gain_within_the_tolerance():
+    runs = pd.DataFrame(
+        {"OOD entropy gain": [0.3, 0.1, 0.5, np.nan],
+         "knowledge change": [-2, 0, -9, 0]},
+        index=["pass, lr 0.0005", "prompt, lr 5e-05", "prompt, lr 0.0005", "six tasks"],
+    )
+    assert ablation.best_transfer(runs, "knowledge", 5) == "pass, lr 0.0005"
+    assert ablation.best_transfer(runs, "knowledge", 10) == "prompt, lr 0.0005"
+    assert ablation.best_transfer(runs, "knowledge", 1) == "prompt, lr 5e-05"
+    nobody = runs.assign(**{"knowledge change": -20})
+    assert ablation.best_transfer(nobody, "knowledge", 5) is None
+
+
+def _curve(ratios, memorization):
+    return pd.DataFrame({"L / H(p*)": ratios, "memorization": memorization})
+
+
+def test_memorization_at_interpolates_where_the_loss_first_falls_to_the_level():
+    curve = _curve([3.0, 2.0, 1.0], [0.3, 0.2, 0.05])
+    assert ablation_runs.memorization_at(curve, 1.5) == pytest.approx(0.125)
+    assert ablation_runs.memorization_at(curve, 2.0) == pytest.approx(0.2)
+    assert ablation_runs.memorization_at(curve, 2.75) == pytest.approx(0.275)
+    assert ablation_runs.memorization_at(curve, 3.5) == 0.3  # below it from the start
+    assert np.isnan(ablation_runs.memorization_at(curve, 0.5))  # never that low
+
+
+def test_common_memorization_compares_runs_at_the_lowest_loss_all_reach():
+    curves = {"fast": _curve([3.0, 2.0, 1.0], [0.3, 0.2, 0.05]),
+              "slow": _curve([3.0, 2.5, 2.0], [0.3, 0.28, 0.26])}
+    level, at = ablation_runs.common_memorization(curves)
+    assert level == 2.0
+    assert at.to_dict() == pytest.approx({"fast": 0.2, "slow": 0.26})
+
+
+def test_diagnostic_curves_read_the_monitor_columns_of_each_history():
+    history = pd.DataFrame({
+        "update": [0, 1, 2, 3], "L/names": [4.0, np.nan, 3.0, 2.0],
+        "H/names": [1.0, np.nan, 1.0, 1.0], "KL/names": [1.0, np.nan, 0.5, 0.2],
+        "neg_log_mass/names": [2.0, np.nan, 1.5, 0.8],
+        "memorization/names": [0.3, np.nan, 0.2, 0.1],
+    })
+    curve = ablation_runs.diagnostic_curves({"lr 0.0005, r 4": history}, "names")
+    curve = curve["lr 0.0005, r 4"]
+    assert curve["update"].tolist() == [0, 2, 3]  # rows where the task was measured
+    assert curve["L / H(p*)"].tolist() == [4.0, 3.0, 2.0]
+    assert curve["-log M"].tolist() == [2.0, 1.5, 0.8]
+    assert list(curve.columns) == [
+        "update", "L / H(p*)", "-log M", "KL(p* || q_T)", "memorization"
+    ]
+
+
+def test_name_figures_on_a_handful_of_texts():
+    texts = ["{Ada}", "{ada}", "{Zoe}", "{name}", "no braces", "{Xq}"]
+    figures = ablation_runs.name_figures(
+        texts, ["Ada", "Bo", "Zoe"], ["Ada", "Bo"], prompt="Give a {name}."
+    )
+    assert figures["valid_rate"] == pytest.approx(3 / 6)  # Ada, ada, Zoe
+    assert figures["coverage_valid"] == 2
+    assert figures["outside (generations)"] == pytest.approx(1 / 3)  # Zoe
+    assert figures["outside (distinct)"] == pytest.approx(1 / 2)  # of Ada, Zoe
+    none = ablation_runs.name_figures(["{Xq}"], ["Ada"], ["Ada"])
+    assert none["valid_rate"] == 0 and none["outside (distinct)"] == 0
+    assert np.isnan(none["outside (generations)"])
+
+
+def test_schedule_keeps_the_prompt_schedule_or_samples_pairs_per_pass():
+    chapter4 = TuneSettings(update_per="prompt", passes=8, lr=5e-4, targets_per_step=16)
+    prompt = ablation_runs.schedule(chapter4, "prompt", 5e-5, passes=40, pairs=6)
+    assert prompt == TuneSettings(update_per="prompt", passes=8, lr=5e-5,
+                                  targets_per_step=16)
+    per_pass = ablation_runs.schedule(chapter4, "pass", 5e-5, passes=40, pairs=6)
+    assert (per_pass.update_per, per_pass.passes, per_pass.tasks_per_step) == (
+        "pass", 40, 6,
+    )
+    assert (per_pass.lr, per_pass.targets_per_step) == (5e-5, 16)
+
+
+def test_adapter_points_put_both_experiments_on_one_frame():
+    names = pd.DataFrame({
+        "run": ["lr 0.0005, r 4, gamma 0.2"], "entropy_valid": [3.0],
+        "qa_named change": [-5.0], "knowledge change": [-1.0],
+    })
+    suite = ablation_runs.with_gains(pd.DataFrame(
+        {"ID entropy": [1.0, 1.5, 1.2], "OOD entropy": [2.0, 2.4, np.nan],
+         "qa_named change": [0.0, -3.0, -1.0], "knowledge change": [0.0, -2.0, 0.0]},
+        index=pd.Index(["base", "prompt, lr 0.0005", "six tasks x 1"], name="run"),
+    ))
+    defaults = {"lr 0.0005, r 4, gamma 0.2", "prompt, lr 0.0005"}
+    points = ablation.adapter_points(names, {"entropy_valid": 2.0}, suite, defaults)
+    assert points["label"].tolist() == [
+        "lr 0.0005, r 4, gamma 0.2", "prompt, lr 0.0005", "six tasks x 1"
+    ]
+    assert points["experiment"].tolist() == ["BABYNAMES", "six tasks", "six tasks"]
+    assert points["ID gain"].tolist() == pytest.approx([1.0, 0.5, 0.2])
+    assert points["OOD gain"].iloc[1] == pytest.approx(0.4)
+    assert points["OOD gain"].iloc[[0, 2]].isna().all()  # no family left out
+    assert points["book default"].tolist() == [True, True, False]
+
+
+class _Probe:
+    """A stand-in utility probe: fixed figures, so a test tunes without capital data."""
+
+    questions = [("France", "Paris")] * 4
+
+    def measure(self, model, tokenizer):
+        return {"qa_named": 0.5, "qa_exact": 0.25, "knowledge": 0.75, "perplexity": 9.0}
+
+    def key(self):
+        return {"probe": "stand-in"}
+
+
+def test_names_runs_measure_each_threshold_and_hand_the_base_model_back(
+    tmp_path, tokenizer
+):
+    model = make_tiny_model(len(tokenizer))
+    bench = ablation.Bench(tmp_path, model, tokenizer, _Probe(), batch_size=4)
+    assert bench.base_utility["knowledge"] == 0.75
+    task = Task("names", ["Name a baby."], ["Ada", "Bo"], metadata={"held_out": ["Cy"]})
+    probe = ablation_runs.NameProbe(task, ["Ada", "Bo", "Cy"], 3, SampleSettings(
+        max_new_tokens=3))
+    settings = TuneSettings(passes=2, lora_rank=2)
+    table, histories = ablation_runs.names_runs(
+        bench, probe, [(1e-3, 2)], settings, (0.2, 0.5), every=1
+    )
+    assert adapter_fingerprint(model) == "base"  # no adapter left inside the base model
+    assert table["run"].tolist() == [
+        "lr 0.001, r 2, gamma 0.2", "lr 0.001, r 2, gamma 0.5"
+    ]
+    assert table["knowledge change"].tolist() == [0.0, 0.0]
+    assert not table["stopped"].any() and (table["updates"] == 2).all()
+    curves = ablation_runs.diagnostic_curves(histories, "names")
+    assert list(curves) == ["lr 0.001, r 2"] and len(curves["lr 0.001, r 2"]) == 3
+    again, _ = ablation_runs.names_runs(
+        bench, probe, [(1e-3, 2)], settings, (0.2, 0.5), every=1
+    )
+    pd.testing.assert_frame_equal(again, table)  # read back from the caches
+
+
+def test_schedule_runs_give_id_and_ood_figures_against_the_base_model(
+    tmp_path, tokenizer
+):
+    def family(name, letters):
+        task = Task(
+            name, [f"Pick a {name}."], letters,
+            metadata={"held_out_prompts": [f"A {name}?"], "enumerable": True},
+        )
+        return TaskFamily(name=name, title=name.upper(), subtasks=[task])
+
+    model = make_tiny_model(len(tokenizer))
+    bench = ablation.Bench(tmp_path, model, tokenizer, _Probe())
+    trained, held = [family("vowel", ["a", "e"])], [family("digit", ["1", "2", "3"])]
+    one_pass = TuneSettings(passes=1, lora_rank=2)
+    schedules = {"pass, lr 0.001": ablation_runs.schedule(one_pass, "pass", 1e-3, 1, 1)}
+    table = ablation_runs.schedule_runs(bench, trained, held, schedules)
+    assert adapter_fingerprint(model) == "base"
+    assert table.index.tolist() == ["base", "pass, lr 0.001"]
+    assert table.loc["base", "OOD entropy gain"] == 0.0
+    assert 0 <= table.loc["base", "OOD entropy"] <= np.log(3) + 1e-9
+    assert table.loc["pass, lr 0.001", "updates"] == 1
+    row = ablation_runs.suite_row(bench, model, trained)  # nothing held out: no OOD
+    assert np.isnan(row["OOD entropy"])
+    assert row["ID entropy"] == table.loc["base", "ID entropy"]

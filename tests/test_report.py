@@ -37,3 +37,21 @@ def test_show_source_fence_outlasts_backticks_in_the_source():
     from diffuse_utils.report import show_source
     text = show_source(show_source).data   # its docstring holds a run of four backticks
     assert text.startswith("`````python\n") and text.endswith("\n`````")
+
+
+def test_findings_fill_a_dedented_template_as_markdown():
+    from IPython.display import Markdown
+
+    from diffuse_utils.report import findings
+
+    shown = findings(
+        """
+        - entropy {h:.2f} nats, {n} runs
+          {verdict}
+        """,
+        h=np.float64(2.2957),
+        n=3,
+        verdict="No run qualifies.",
+    )
+    assert isinstance(shown, Markdown)
+    assert shown.data == "- entropy 2.30 nats, 3 runs\n  No run qualifies."

@@ -24,7 +24,6 @@ def test_notebook_is_clean_and_parameterized(path):
     assert not dirty, f"{path.name}: code cells {dirty} have outputs; clear them before committing"
     tagged = [i for i, c in enumerate(code) if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters', found {len(tagged)}"
-    assert "colab.research.google.com" in "".join(cells[0]["source"]), f"{path.name}: no Open in Colab badge"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -122,7 +121,8 @@ def test_notebook_names_only_the_configured_repository(path):
                                    f"repository.url is {url}: run scripts/set_repository.py")
     cells = json.loads(text)["cells"]
     badge = f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/notebooks/{path.name}"
-    assert badge in "".join(cells[0]["source"]), f"{path.name}: the Colab badge should link {badge}"
+    if "colab.research.google.com" in "".join(cells[0]["source"]):  # a badge is optional
+        assert badge in "".join(cells[0]["source"]), f"{path.name}: the Colab badge should link {badge}"
     setup = "".join(cells[1]["source"])
     assert f"git+{url}@{branch}" in setup or f"-b {branch} {url}" in setup, \
         f"{path.name}: the set-up cell should install or clone {url} at {branch}"
@@ -136,7 +136,8 @@ def test_set_repository_moves_every_address_to_a_fork_and_back():
         text = path.read_text()
         fork = script.retarget(text, "https://github.com/someone/my-fork", "dev")
         assert {f"{o}/{n}" for o, n in REPOSITORY_ADDRESS.findall(fork)} == {"someone/my-fork"}, path.name
-        assert f"colab.research.google.com/github/someone/my-fork/blob/dev/notebooks/{path.name}" in fork
+        if "colab.research.google.com" in text:   # the theme's launch button needs no badge
+            assert f"colab.research.google.com/github/someone/my-fork/blob/dev/notebooks/{path.name}" in fork
         assert script.retarget(fork, url, branch) == text, f"{path.name}: the round trip changed the notebook"
 
 

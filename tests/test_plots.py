@@ -1,0 +1,79 @@
+"""Chapter 7's figures through ``plots``: panels, lines and markers from the data."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from diffuse_utils import plots
+
+
+def _curves():
+    fast = pd.DataFrame(
+        {"update": [0, 1, 2], "L": [3.0, 2.0, 1.0], "KL": [1, 0.5, 0.1]}
+    )
+    slow = pd.DataFrame(
+        {"update": [0, 1, 2], "L": [3.0, 2.8, 2.5], "KL": [1, 0.9, 0.8]}
+    )
+    return {"fast": fast, "slow": slow}
+
+
+def test_curve_grid_draws_a_panel_per_column_two_a_row():
+    fig = plots.curve_grid(
+        _curves(), "update", ["L", "KL", "L"], "runs", reference={"L": ("stop", 1.2)}
+    )
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(fig.axes) == 4 and len(shown) == 3  # 2 x 2, the fourth hidden
+    assert fig.get_size_inches()[0] <= 8  # the column's width
+    assert [ax.get_title() for ax in shown] == ["L", "KL", "L"]
+    first = shown[0]
+    assert len(first.lines) == 3  # two runs and the reference line
+    assert np.allclose(first.lines[1].get_ydata(), [3.0, 2.8, 2.5])
+    assert first.lines[2].get_ydata()[0] == 1.2
+    assert fig._suptitle.get_text() == "runs"
+
+
+def test_curve_grid_can_reverse_its_x_axis():
+    fig = plots.curve_grid(
+        _curves(), "L", ["KL"], columns=1, xlabel="loss", invert_x=True
+    )
+    (ax,) = fig.axes
+    assert ax.xaxis_inverted() and ax.get_xlabel() == "loss"
+
+
+def test_scatter_grid_puts_a_row_per_y_and_stars_the_marked_rows():
+    frame = pd.DataFrame(
+        {
+            "qa": [-5.0, 0.0, -1.0],
+            "knowledge": [0.0, -2.0, 1.0],
+            "gain": [0.5, 0.1, 0.3],
+            "ood": [np.nan, 0.2, 0.1],
+            "experiment": ["names", "six", "six"],
+            "default": [True, False, False],
+        }
+    )
+    fig = plots.scatter_grid(
+        frame,
+        {"qa": "QA change", "knowledge": "knowledge change"},
+        {"gain": "ID gain", "ood": "OOD gain"},
+        "experiment",
+        "default",
+        "every adapter",
+    )
+    assert len(fig.axes) == 4 and fig.get_size_inches()[0] <= 8
+    top_left = fig.axes[0]
+    assert len(top_left.collections) == 3  # one per experiment, and the stars
+    assert np.allclose(top_left.collections[2].get_offsets(), [[-5.0, 0.5]])
+    assert fig.axes[2].get_xlabel() == "QA change" and fig.axes[0].get_xlabel() == ""
+    assert fig.axes[0].get_ylabel() == "ID gain" and fig.axes[1].get_ylabel() == ""
+
+
+def test_scatter_grid_widens_an_axis_whose_values_differ_by_float_noise():
+    frame = pd.DataFrame(
+        {
+            "knowledge": [0.0, -2e-17, -25.0],
+            "gain": [0.1, 0.2, np.nan],
+            "experiment": ["a", "b", "b"],
+        }
+    )  # the last row has no gain: not drawn
+    fig = plots.scatter_grid(frame, {"knowledge": "k"}, {"gain": "g"}, "experiment")
+    assert fig.axes[0].get_xlim() == pytest.approx((-1, 1))
