@@ -182,8 +182,9 @@ def measure_tuning(task_name: str, method: str, repeats: int, batch_size: int = 
             "peak_rss_mb": peak / 1024, "peak_rss_increase_mb": (peak - rss_before) / 1024}
 
 
-SAMPLING_CASES = {"rng (short answers)": dict(n=1000, batch=100, max_new_tokens=16),
-                  "biography (long answers, lengths vary)": dict(n=100, batch=100, max_new_tokens=112)}
+SAMPLING_CASES = {"rng (short answers)": dict(n=1000, batch=100, max_new_tokens=du.SHORT_ANSWER_TOKENS),
+                  "biography (long answers, lengths vary)": dict(n=100, batch=100,
+                                                                 max_new_tokens=du.BIOGRAPHY_TOKENS)}
 
 
 def count_decoded_tokens(model) -> list:
