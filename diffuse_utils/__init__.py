@@ -15,13 +15,16 @@ Modules, one concern each:
 - reading answers: ``answers`` (braces, canonical forms, valid answers, the diversity
   figures), ``metrics``;
 - tuning: ``schedule`` (``TuneSettings``, the order of updates), ``tuning`` (loss, LoRA,
-  loop, ``adapter``), ``diagnostics`` (exact L = H + KL - log M, memorization),
+  loop, ``adapter``), ``profiles`` (the runs chapters share, one source of settings in
+  each profile), ``diagnostics`` (exact L = H + KL - log M, memorization),
   ``fidelity`` (the book's settings beside the paper's and the release's);
 - experiments: ``artifacts`` (adapters, generations and measurements cached by their
   settings), ``evaluation`` (held-out evaluation, leave-one-out), ``baselines``
   (decoding knobs, Verbalized Sampling), ``string_seed`` (String Seed of Thought),
   ``utility`` (greedy QA, an exact knowledge probe, perplexity), ``ablation`` (chapter
-  7: doses, threshold crossings, the defaults rule), ``format_probes`` (ending the turn:
+  7: doses, threshold crossings, the defaults rule), ``ablation_runs`` (chapter 7's
+  BABYNAMES and six-task runs, measured), ``verdicts`` (chapter 7's computed
+  sentences), ``format_probes`` (ending the turn:
   format against substance), ``biographies`` (Section 6) and ``places`` (offline
   geocoding, world outline);
 - the book's pages: ``plots``, ``widgets`` (controls over results a chapter has, with

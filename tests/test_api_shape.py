@@ -54,3 +54,8 @@ def test_adapter_hands_the_base_model_back_even_after_an_error(tokenizer):
     with pytest.raises(TypeError, match="takes a PeftModel"):
         with du.adapter(model):
             pass
+
+
+def test_the_package_docstring_names_every_module():
+    names = [info.name for info in pkgutil.iter_modules(du.__path__)]
+    assert [name for name in names if f"``{name}``" not in du.__doc__] == []
