@@ -18,19 +18,25 @@ import numpy as np
 import pandas as pd
 
 
+# Every value glue() stored in this kernel, by name: findings() fills a chapter's
+# findings from it where glue roles are not rendered (Jupyter, Colab).
+GLUED: dict = {}
+
+
 def glue(name: str, value, display: bool = False) -> None:
     """Store ``value`` under ``name`` for the rendered book (``myst_nb.glue``), if
-    available.
+    available, and in :data:`GLUED` for :func:`findings`.
 
     NumPy scalars are stored as plain Python numbers: their numpy-2 repr
     (``np.float64(2.3)``) cannot be formatted by ``{glue:text}`name:.2f```.
     """
     if isinstance(value, np.generic):
         value = value.item()
+    GLUED[name] = value
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
-        # e.g. on Colab without the book extras: the cell still prints the number
+        # e.g. on Colab without the book extras: findings() still reads GLUED
         return
     myst_glue(name, value, display=display)
 
@@ -54,17 +60,38 @@ def show_source(obj):
     return Markdown(f"{fence}python\n{source}{newline}{fence}")
 
 
+_ROLE = re.compile(r"\{glue(?::text)?\}`(\w+)(?::([^`]*))?`")
+_FIELD = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
+
+
 def findings(template: str, **values):
-    """``template`` with its ``{name}`` / ``{name:.2f}`` fields filled from ``values``
-    (``str.format``), as an ``IPython.display.Markdown`` that Jupyter, Colab and the
-    book all render: a chapter's findings readable where glue roles are not. The
-    template's common indentation and surrounding blank lines are removed.
+    """``template`` as an ``IPython.display.Markdown`` that Jupyter, Colab and the book
+    all render: a chapter's findings, readable where glue roles are not.
+
+    Its glue roles (``{glue:text}`name:.2f```, as in the book's prose) are filled from
+    the values :func:`glue` stored, and its ``{name}`` / ``{name:.2f}`` fields from
+    ``values``; other braces (``{Name}``, ``{7}``) stay as they are. The template's
+    common indentation and surrounding blank lines are removed.
     Example: ``findings("- entropy {h:.2f} nats", h=2.2957)`` shows
     ``- entropy 2.30 nats``.
     """
     from IPython.display import Markdown
 
-    return Markdown(textwrap.dedent(template).strip().format(**values))
+    def glued(match: re.Match) -> str:
+        if match[1] not in GLUED:
+            raise KeyError(
+                f"findings: no value glued as {match[1]!r}; glue it before the findings"
+                " cell (report.glue)"
+            )
+        return format(GLUED[match[1]], match[2] or "")
+
+    def field(match: re.Match) -> str:
+        if match[1] not in values:
+            return match[0]
+        return format(values[match[1]], match[2] or "")
+
+    text = _FIELD.sub(field, textwrap.dedent(template).strip())
+    return Markdown(_ROLE.sub(glued, text))
 
 
 def paper_table1() -> pd.DataFrame:

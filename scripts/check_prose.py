@@ -24,10 +24,12 @@ when an allowlist entry no longer matches any sentence, 0 otherwise.
 from __future__ import annotations
 
 import argparse
+import ast
 import itertools
 import json
 import re
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +40,7 @@ ALLOWLIST = ROOT / "scripts" / "prose_allowlist.yaml"
 
 # Notebooks left out of the whole-book check while someone else rewrites them; remove the entry
 # when the rewrite lands, and the check covers that chapter again.
-PENDING = {"07_what_it_takes.ipynb": "rewritten under issue 33"}
+PENDING: dict[str, str] = {}
 
 # Frequency, degree and verdict words, comparatives, and words that attribute a remainder ("the
 # rest of the fall is format"): each states a direction, a judgement or a cause.
@@ -196,13 +198,34 @@ def flag_sentences(markdown: str, where: str = "", allowlist: list[dict] = (),
     return flags
 
 
+def findings_templates(source: str) -> list[str]:
+    """The templates of a code cell's ``findings(...)`` calls (``report.findings``: a
+    chapter's findings as Markdown, readable in Jupyter): prose like a markdown cell's."""
+    try:
+        tree = ast.parse("\n".join(line for line in source.splitlines()
+                                   if not line.lstrip().startswith(("%", "!"))))
+    except SyntaxError:
+        return []
+    return [textwrap.dedent(node.args[0].value) for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", ""))
+            == "findings" and node.args and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)]
+
+
 def markdown_units(path: Path) -> list[tuple[str, str]]:
-    """(where, markdown) of a file: each markdown cell of a notebook, or the whole of a .md file."""
+    """(where, markdown) of a file: each markdown cell and findings template of a notebook,
+    or the whole of a .md file."""
     name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     if path.suffix == ".ipynb":
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-        return [(f"{name} cell {i}", "".join(cell["source"])) for i, cell in enumerate(cells)
-                if cell["cell_type"] == "markdown"]
+        units = []
+        for i, cell in enumerate(cells):
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "markdown":
+                units.append((f"{name} cell {i}", source))
+            elif "findings(" in source:
+                units += [(f"{name} cell {i} (findings)", t) for t in findings_templates(source)]
+        return units
     return [(str(name), path.read_text(encoding="utf-8"))]
 
 

@@ -1,3 +1,4 @@
+import pytest
 import numpy as np
 
 from diffuse_utils.report import glue, paper_table1
@@ -55,3 +56,23 @@ def test_findings_fill_a_dedented_template_as_markdown():
     )
     assert isinstance(shown, Markdown)
     assert shown.data == "- entropy 2.30 nats, 3 runs\n  No run qualifies."
+
+
+def test_findings_fill_glue_roles_from_what_was_glued_and_keep_other_braces():
+    from diffuse_utils import report
+
+    report.glue("entropy_gain", np.float64(0.4567))
+    report.glue("share", 0.256)
+    shown = report.findings(
+        r"""
+        The answer {Name} gains {glue:text}`entropy_gain:.2f` nats ($\gamma$ = {g}),
+        and {glue:text}`share:.0%` of {7} are outside; `{x}` stays.
+        """,
+        g=0.2,
+    )
+    assert shown.data == (
+        "The answer {Name} gains 0.46 nats ($\\gamma$ = 0.2),\n"
+        "and 26% of {7} are outside; `{x}` stays."
+    )
+    with pytest.raises(KeyError, match="no value glued as 'missing'"):
+        report.findings("{glue:text}`missing`")
