@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,11 @@ from .packing import accumulate_gradients
 from .tries import TOKENS_PER_PASS, Query
 from .schedule import PAPER_TARGET_MODULES, TuneSettings, Update, plan_pass, tune_settings
 from .tasks import Task
+
+# PEFT reads transformers' deprecated ``is_gradient_checkpointing`` whenever it wraps a model: a warning
+# between two libraries that a reader cannot act on, silenced where PEFT is called, by message and module.
+_PEFT_READS_DEPRECATED = dict(action="ignore", message="`is_gradient_checkpointing` is deprecated",
+                              category=FutureWarning, module="transformers.modeling_utils")
 
 __all__ = ["TuneSettings", "tune_settings", "tune", "add_lora", "distribution_matching_loss", "save_adapter",
            "load_adapter", "fit_free_logits"]
@@ -61,7 +67,8 @@ def add_lora(model, lora_rank: int = 4, lora_alpha: float = 8, target_modules=No
     config = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout, task_type="CAUSAL_LM",
                         target_modules=list(target_modules or PAPER_TARGET_MODULES)
                         if not isinstance(target_modules, str) else target_modules)
-    with torch.random.fork_rng(devices=_rng_devices(model)):
+    with torch.random.fork_rng(devices=_rng_devices(model)), warnings.catch_warnings():
+        warnings.filterwarnings(**_PEFT_READS_DEPRECATED)
         torch.manual_seed(seed)
         return get_peft_model(model, config)
 
@@ -203,7 +210,9 @@ def save_adapter(model: PeftModel, path) -> None:
 
 def load_adapter(base_model, path) -> PeftModel:
     """Attach a saved adapter to ``base_model`` (in eval mode). Loads safetensors, never pickle."""
-    return PeftModel.from_pretrained(base_model, str(path), is_trainable=False).eval()
+    with warnings.catch_warnings():
+        warnings.filterwarnings(**_PEFT_READS_DEPRECATED)
+        return PeftModel.from_pretrained(base_model, str(path), is_trainable=False).eval()
 
 
 def fit_free_logits(p_star, steps: int = 300, lr: float = 0.1, seed: int = 0) -> pd.DataFrame:
