@@ -128,6 +128,21 @@ def test_build_removes_papermills_injected_parameters():
         ["parameters"], ["injected-parameters", "remove-cell"], []]
 
 
+def test_site_check_names_the_kinds_it_counts():
+    spec = importlib.util.spec_from_file_location("check_site", ROOT / "scripts" / "check_site.py")
+    check_site = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_site)
+    assert check_site.NUMBERED_TWICE.match("7.5. 5. Defaults from the evidence")
+    assert not check_site.NUMBERED_TWICE.match("7.5. Defaults from 5 runs")
+    assert check_site.PYTHON_WARNING.search("modeling_utils.py:3303: FutureWarning: `is_gradient_checkpointing`")
+    assert not check_site.PYTHON_WARNING.search("no warnings here")
+    problem = "http://127.0.0.1:8000/notebooks/07_what_it_takes.html: [numbered twice] heading '7.1. 1. X'"
+    assert check_site.kind(problem) == "numbered twice" and check_site.pending(problem)
+    assert not check_site.pending(problem.replace("07_what_it_takes", "01_measuring_bias"))
+    assert not check_site.pending(problem.replace("[numbered twice]", "[warning]"))
+    assert check_site.kind("http://x/notebooks/01.html: no title (h1)") == "other"
+
+
 def test_wrapping_a_model_in_lora_is_quiet(tiny_model):
     """PEFT's read of transformers' deprecated ``is_gradient_checkpointing`` is filtered where the package calls
     PEFT (add_lora, load_adapter), by message and module; other warnings still show."""
