@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import time
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -45,6 +46,16 @@ from .schedule import (
 )
 from .tasks import Task
 from .tries import TOKENS_PER_PASS, Query
+
+# PEFT reads transformers' deprecated ``is_gradient_checkpointing`` whenever it wraps a
+# model: a warning between two libraries that a reader cannot act on, silenced where
+# PEFT is called, by message, category and module.
+_PEFT_READS_DEPRECATED = dict(
+    action="ignore",
+    message="`is_gradient_checkpointing` is deprecated",
+    category=FutureWarning,
+    module="transformers.modeling_utils",
+)
 
 __all__ = [
     "TuneSettings",
@@ -94,7 +105,8 @@ def add_lora(
         if not isinstance(target_modules, str)
         else target_modules,
     )
-    with torch.random.fork_rng(devices=_rng_devices(model)):
+    with torch.random.fork_rng(devices=_rng_devices(model)), warnings.catch_warnings():
+        warnings.filterwarnings(**_PEFT_READS_DEPRECATED)
         torch.manual_seed(seed)
         return get_peft_model(model, config)
 
@@ -332,7 +344,11 @@ def save_adapter(model: PeftModel, path) -> None:
 def load_adapter(base_model, path) -> PeftModel:
     """Attach a saved adapter to ``base_model`` (in eval mode). Loads safetensors, never
     pickle."""
-    return PeftModel.from_pretrained(base_model, str(path), is_trainable=False).eval()
+    with warnings.catch_warnings():
+        warnings.filterwarnings(**_PEFT_READS_DEPRECATED)
+        return PeftModel.from_pretrained(
+            base_model, str(path), is_trainable=False
+        ).eval()
 
 
 @contextmanager

@@ -4,9 +4,12 @@
 
 Copies ``_config.yml``, ``_toc.yml``, ``references.bib``, ``book/`` and the
 executed notebooks into ``_build/src`` and runs ``jb build`` there with warnings
-as errors. The site lands in ``_build/html``.
+as errors. The site lands in ``_build/html``. The cell papermill injects (tagged
+``injected-parameters``) is tagged ``remove-cell`` on the way: the page shows the
+notebook's own parameters cell, with its comments, once.
 """
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -33,6 +36,15 @@ def use_local_mathjax(source: Path) -> None:
     (source / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+def hide_injected_parameters(notebook: dict) -> dict:
+    """``notebook`` (executed, as JSON) with papermill's injected-parameters cell tagged ``remove-cell``."""
+    for cell in notebook["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell["metadata"]["tags"] = tags + ["remove-cell"]
+    return notebook
+
+
 def stage(executed: Path, source: Path) -> None:
     if source.exists():
         shutil.rmtree(source)
@@ -45,7 +57,8 @@ def stage(executed: Path, source: Path) -> None:
         ran = executed / notebook.name
         if not ran.exists():
             sys.exit(f"{ran} is missing: run scripts/run_notebooks.py first")
-        shutil.copy(ran, source / "notebooks" / notebook.name)
+        staged = hide_injected_parameters(json.loads(ran.read_text()))
+        (source / "notebooks" / notebook.name).write_text(json.dumps(staged, indent=1, ensure_ascii=False) + "\n")
     use_local_mathjax(source)
 
 

@@ -10,12 +10,24 @@ figure with a non-zero rendered size, its "What we saw" section, and launch butt
 of ``WIDGET_FALLBACKS`` shows its static figure or table. Every table-of-contents link
 resolves. One full-page screenshot per chapter goes to ``_build/screenshots/`` (next to
 the site) for a person to look at. Exits 1 and lists the problems otherwise.
+
+The page as a reader reads it (STYLE.md, "Pages as readers see them"), on every page:
+
+- ``[overflow]``: a code block, table or figure wider than its box (its scrollWidth past its own
+  clientWidth, or past the column or scrolling box that holds it), with the widths in pixels, the
+  code inside hide-input toggles included;
+- ``[glue on page]``: a code cell on the page (shown, or behind a hide-input toggle) that calls ``glue(``;
+- ``[warning]``: a cell output holding a Python warning (``...Warning:`` or ``warnings.warn(``);
+- ``[numbered twice]``: a heading with a typed number after Jupyter Book's own ("7.5. 5. Defaults").
+
+Pages listed in ``PENDING_REWRITE`` report their glue and heading problems as pending, not as failures.
 """
 import functools
 import http.server
 import re
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -41,6 +53,38 @@ WIDGET_FALLBACKS = [
 PROSE_TEXT = """main => { const copy = main.cloneNode(true);
                         copy.querySelectorAll('pre, code').forEach(e => e.remove()); return copy.textContent; }"""
 REPOSITORY_ADDRESS = re.compile(r"(?:github\.com|colab\.research\.google\.com/github)/([\w.-]+)/([\w.-]+)")
+# PENDING: chapters being rewritten, whose glue cells and typed heading numbers go with the rewrite; their
+# problems of those two kinds are listed as pending, not failures. Remove the entry when the rewrite lands.
+PENDING_REWRITE = {"notebooks/07_what_it_takes.html": ("glue on page", "numbered twice")}
+NUMBERED_TWICE = re.compile(r"^\d+(\.\d+)*\.\s+\d+(\.\d+)*\.\s")   # Jupyter Book's "7.5. " then a typed "5. "
+PYTHON_WARNING = re.compile(r"\b\w*Warning: |warnings\.warn\(")
+# Every code block, table and figure wider than its box, with the code behind hide-input toggles opened.
+OVERFLOWS = """main => {
+  const closed = [...main.querySelectorAll('details:not([open])')];
+  closed.forEach(d => d.open = true);
+  const kind = el => el.matches('pre') ? (el.closest('.cell_input') ? 'code cell' : el.closest('.cell_output')
+      ? 'output text' : 'code block') : el.matches('table') ? 'table' : 'figure';
+  const box = el => { for (let a = el.parentElement; a && a !== main; a = a.parentElement) {
+      if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(a).overflowX) || a.matches('article')) return a; }
+    return main; };
+  const label = el => (el.matches('img') ? el.getAttribute('alt') || el.getAttribute('src')
+      : el.matches('table') ? [...el.querySelectorAll('th')].map(t => t.textContent.trim()).join(' | ')
+      : el.textContent.trim().split('\\n')[0]).slice(0, 70);
+  const found = [...main.querySelectorAll('pre, table, img, figure')].flatMap(el => {
+    if (!el.getClientRects().length || el.parentElement.closest('table, pre')) return [];
+    const b = box(el), style = getComputedStyle(b);
+    const inner = b.getBoundingClientRect().right - parseFloat(style.borderRightWidth) - parseFloat(style.paddingRight);
+    const past = Math.max(el.scrollWidth - el.clientWidth, el.getBoundingClientRect().right - inner);
+    return past > 1 ? [{kind: kind(el), label: label(el), width: el.scrollWidth,
+                        box: el.matches('pre') ? el.clientWidth : Math.round(el.scrollWidth - past),
+                        chars: el.matches('pre') ? Math.max(...el.textContent.split('\\n').map(l => l.length)) : 0}] : [];
+  });
+  closed.forEach(d => d.open = false);
+  return found; }"""
+GLUE_CELLS = """cells => cells.filter(c => c.textContent.includes('glue(')).map(c => c.textContent.trim().split('\\n')[0].slice(0, 70))"""
+# A reader's screen: from 1440 px wide the article column has its full width (786 px: 89 columns of
+# 14 px code, room for STYLE.md's 88); at 1280 it holds 77.
+VIEWPORT = {"width": 1440, "height": 900}
 HEADER_BUTTONS = ".bd-header-article a[href]"   # sphinx-book-theme's launch, repository and download buttons
 FALLBACK_OUTPUTS = """(cells, snippet) => cells.filter(c => c.textContent.includes(snippet)).map(c =>
     [...c.querySelectorAll('.cell_output img')].filter(e => e.complete && e.naturalWidth > 0
@@ -90,7 +134,7 @@ def check_page(page, url: str, path: str) -> list[str]:
         problems.append(f"{url}: {math} math elements but none rendered by MathJax")
     if page.locator("main mjx-merror, main .MathJax_Error").count():
         problems.append(f"{url}: MathJax reports a TeX error")
-    problems += check_glue(page, url)
+    problems += check_glue(page, url) + check_reading(page, url)
     return problems + check_chapter(page, url, path) if path.startswith("notebooks/") else problems
 
 
@@ -101,6 +145,36 @@ def check_glue(page, url: str) -> list[str]:
     if page.locator("main .system-message, main .problematic").count():
         problems.append(f"{url}: shows an unresolved reference or glue (a system-message or problematic node)")
     return problems
+
+
+def check_reading(page, url: str) -> list[str]:
+    """The page as a reader reads it: nothing wider than its box, no glue call in a code cell, no Python
+    warning in an output, no heading numbered twice. Each problem starts with its kind in brackets."""
+    problems = [f"{url}: [overflow] {o['kind']} '{o['label']}' is {o['width']} px wide in a box of {o['box']} px"
+                + (f" (longest line {o['chars']} characters)" if o["chars"] else "")
+                for o in page.eval_on_selector("main", OVERFLOWS)]
+    problems += [f"{url}: [glue on page] a code cell calls glue(: {first!r}"
+                 for first in page.eval_on_selector_all("main .cell_input", GLUE_CELLS)]
+    problems += [f"{url}: [warning] an output shows a Python warning: {match.group(0).strip()!r} in "
+                 f"{text.strip()[max(0, match.start() - 60):match.end() + 40]!r}"
+                 for text in page.locator("main .cell_output").all_inner_texts()
+                 if (match := PYTHON_WARNING.search(text))]
+    problems += [f"{url}: [numbered twice] heading {heading.strip()!r}"
+                 for heading in page.locator("main h1, main h2, main h3, main h4").all_inner_texts()
+                 if NUMBERED_TWICE.match(heading.strip())]
+    return problems
+
+
+def kind(problem: str) -> str:
+    """A problem's kind: the bracketed word after the page's address, or 'other'."""
+    found = re.search(r": \[([a-z ]+)\]", problem)
+    return found.group(1) if found else "other"
+
+
+def pending(problem: str) -> bool:
+    """A problem of a kind that ``PENDING_REWRITE`` lets wait on its page."""
+    address = problem.split(": [")[0]
+    return any(address.endswith(page) and kind(problem) in kinds for page, kinds in PENDING_REWRITE.items())
 
 
 def check_chapter(page, url: str, path: str) -> list[str]:
@@ -147,7 +221,7 @@ def main() -> int:
     problems = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page()
+        page = browser.new_page(viewport=VIEWPORT)
         for path in toc_pages():
             found = check_page(page, base + path, path)
             if path.startswith("notebooks/"):
@@ -159,9 +233,16 @@ def main() -> int:
                      for chapter, _ in WIDGET_FALLBACKS if f"{chapter}.html" not in toc_pages()]
         browser.close()
     server.shutdown()
+    waiting = [p for p in problems if pending(p)]
+    problems = [p for p in problems if not pending(p)]
     for problem in problems:
         print(problem, file=sys.stderr)
-    print(f"site check: {len(toc_pages())} pages, {len(problems)} problems")
+    for problem in waiting:
+        print(f"pending (PENDING_REWRITE): {problem}", file=sys.stderr)
+    counts = Counter(kind(p) for p in problems)
+    print(f"site check: {len(toc_pages())} pages, {len(problems)} problems"
+          + (f" ({', '.join(f'{k} {n}' for k, n in sorted(counts.items()))})" if problems else "")
+          + (f"; {len(waiting)} pending in PENDING_REWRITE pages" if waiting else ""))
     return 1 if problems else 0
 
 

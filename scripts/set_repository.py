@@ -1,10 +1,11 @@
-"""Point every notebook's badge and Colab set-up cell at the repository named in ``_config.yml``.
+"""Point every notebook's Colab set-up cell at the repository named in ``_config.yml``.
 
     python scripts/set_repository.py          # after changing repository.url / repository.branch
 
-``_config.yml``'s ``repository`` block is the one setting: the book's launch buttons read it at
-build time, and this script writes it into the places a notebook needs it before any build (the
-"Open in Colab" badge, the ``pip install git+URL@BRANCH`` line, chapter 90's ``git clone``).
+``_config.yml``'s ``repository`` block is the one setting: the book's launch buttons (each page's
+Colab button) read it at build time, and this script writes it into the places a notebook needs it
+before any build (the ``pip install git+URL@BRANCH`` line, chapter 90's ``git clone``, and any Colab
+link to a notebook in the text; the notebooks carry no badge, the launch button is the page's one).
 It edits the notebooks' JSON text in place, touching nothing else; ``tests/test_repository.py``
 fails while any notebook names another address.
 """
@@ -16,7 +17,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = r"[\w.-]+"
-BADGE = re.compile(rf"https://colab\.research\.google\.com/github/{NAME}/{NAME}/blob/{NAME}/")
+COLAB_LINK = re.compile(rf"https://colab\.research\.google\.com/github/{NAME}/{NAME}/blob/{NAME}/")
 INSTALL = re.compile(rf"git\+https://github\.com/{NAME}/{NAME}(?:@{NAME})?")
 CLONE = re.compile(rf"git clone (-q --depth 1 )(?:-b {NAME} )?https://github\.com/{NAME}/{NAME}")
 
@@ -31,13 +32,13 @@ def configured_repository(config_path: Path = ROOT / "_config.yml") -> tuple[str
 
 
 def retarget(text: str, url: str, branch: str) -> str:
-    """Notebook JSON ``text`` with its badge, install and clone addresses pointed at ``url``@``branch``.
+    """Notebook JSON ``text`` with its Colab link, install and clone addresses pointed at ``url``@``branch``.
 
     Example: ``retarget('git+https://github.com/a/b"', "https://github.com/c/d", "dev")`` ->
     ``'git+https://github.com/c/d@dev"'``. Applying it twice changes nothing more.
     """
     owner_repo = url.removeprefix("https://github.com/")
-    text = BADGE.sub(f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/", text)
+    text = COLAB_LINK.sub(f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/", text)
     text = INSTALL.sub(f"git+{url}@{branch}", text)
     return CLONE.sub(lambda m: f"git clone {m.group(1)}-b {branch} {url}", text)
 

@@ -101,7 +101,7 @@ def load_script(name: str):
     return module
 
 
-# Any GitHub repository named in a notebook: a link, a `pip install git+...`, a clone or a Colab badge.
+# Any GitHub repository named in a notebook: a link, a `pip install git+...`, a clone or a Colab link.
 REPOSITORY_ADDRESS = re.compile(r"(?:github\.com|colab\.research\.google\.com/github)/([\w.-]+)/([\w.-]+)")
 
 
@@ -120,12 +120,20 @@ def test_notebook_names_only_the_configured_repository(path):
     assert named <= {owner_repo}, (f"{path.name} names {sorted(named - {owner_repo})}, but _config.yml's "
                                    f"repository.url is {url}: run scripts/set_repository.py")
     cells = json.loads(text)["cells"]
-    badge = f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/notebooks/{path.name}"
-    if "colab.research.google.com" in "".join(cells[0]["source"]):  # a badge is optional
-        assert badge in "".join(cells[0]["source"]), f"{path.name}: the Colab badge should link {badge}"
     setup = "".join(cells[1]["source"])
     assert f"git+{url}@{branch}" in setup or f"-b {branch} {url}" in setup, \
         f"{path.name}: the set-up cell should install or clone {url} at {branch}"
+
+
+def test_colab_button_is_the_books_launch_button():
+    """Each page's one Colab button is sphinx-book-theme's launch button, built from ``_config.yml``'s
+    repository (the site check follows its link); a notebook carries no badge of its own."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert config["html"]["use_repository_button"] is True
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", config["repository"]["url"].rstrip("/"))
+    badged = [p.name for p in NOTEBOOKS if "colab-badge" in "".join(json.loads(p.read_text())["cells"][0]["source"])]
+    assert not badged, f"{badged}: drop the Open in Colab badge; the page's launch button is its Colab button"
 
 
 def test_set_repository_moves_every_address_to_a_fork_and_back():
@@ -136,9 +144,10 @@ def test_set_repository_moves_every_address_to_a_fork_and_back():
         text = path.read_text()
         fork = script.retarget(text, "https://github.com/someone/my-fork", "dev")
         assert {f"{o}/{n}" for o, n in REPOSITORY_ADDRESS.findall(fork)} == {"someone/my-fork"}, path.name
-        if "colab.research.google.com" in text:   # the theme's launch button needs no badge
-            assert f"colab.research.google.com/github/someone/my-fork/blob/dev/notebooks/{path.name}" in fork
+        assert "git+https://github.com/someone/my-fork@dev" in fork or "-b dev https://github.com/someone/my-fork" in fork
         assert script.retarget(fork, url, branch) == text, f"{path.name}: the round trip changed the notebook"
+    link = "https://colab.research.google.com/github/a/b/blob/main/notebooks/01_x.ipynb"   # a Colab link in a text
+    assert script.retarget(link, "https://github.com/c/d", "dev") == link.replace("a/b/blob/main", "c/d/blob/dev")
 
 
 def test_set_repository_rejects_an_address_it_cannot_write(tmp_path):

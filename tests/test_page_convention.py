@@ -1,0 +1,154 @@
+"""The page a reader reads (STYLE.md, "Pages as readers see them"), held on the source notebooks.
+
+Cells that exist for the build are off the page by myst-nb's cell tags: every ``glue(`` call sits in
+a cell tagged ``remove-cell`` (or ``remove-input`` when its output is shown), a cell that only times
+the chapter or shows its timings is hidden, and the Colab set-up cell is removed (the page's launch
+button is its one Colab button). Headings carry no typed numbers: Jupyter Book numbers the sections
+of the numbered part, so "## 5. Defaults" would read "7.5. 5. Defaults". The cell papermill injects
+is removed by ``scripts/build_book.py``; a known library warning is filtered in the package.
+``scripts/check_site.py`` checks the same on the rendered pages.
+"""
+import ast
+import importlib.util
+import json
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+# PENDING: notebooks being rewritten, exempt from the cell and heading rules here (not from the badge
+# rule) until their new version lands. Remove the entry then; the new notebook must pass.
+PENDING_REWRITE = {"07_what_it_takes.ipynb": "rewritten in full by another change (issue 30's glue cells and "
+                                             "its typed heading numbers '## 1.' .. '## 5.' go with it)"}
+
+HIDDEN = {"remove-cell", "remove-input", "hide-input"}       # tags that keep a cell's code off the page
+GLUE_HIDDEN = {"remove-cell", "remove-input"}
+TIMING_NAMES = {"timings", "notebook_start", "perf_counter"}
+NUMBERED_HEADING = re.compile(r"^#{1,6}\s+\d+(\.\d+)*\.\s")   # "## 5. Defaults", "### 2.1. Rank"
+
+
+def cells_of(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def tags(cell: dict) -> set[str]:
+    return set(cell.get("metadata", {}).get("tags", []))
+
+
+def code(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def calls_glue(statement: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "glue"
+               for n in ast.walk(statement))
+
+
+def is_timing(statement: ast.AST) -> bool:
+    return any(isinstance(n, ast.Name) and n.id in TIMING_NAMES or isinstance(n, ast.Attribute)
+               and n.attr in TIMING_NAMES for n in ast.walk(statement))
+
+
+def timing_only(source: str) -> bool:
+    """Every statement of the cell times the chapter, shows its timings or is a glue call (and one times)."""
+    body = ast.parse(re.sub(r"^(\s*)[%!].*$", r"\1pass", source, flags=re.M)).body   # IPython magics
+    return any(is_timing(s) for s in body) and all(is_timing(s) or calls_glue(s) for s in body)
+
+
+def checked(path: Path):
+    if path.name in PENDING_REWRITE:
+        pytest.xfail(f"PENDING_REWRITE: {PENDING_REWRITE[path.name]}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_glue_calls_are_off_the_page(path):
+    checked(path)
+    shown = [i for i, c in enumerate(cells_of(path)) if c["cell_type"] == "code" and "glue(" in code(c)
+             and not tags(c) & GLUE_HIDDEN]
+    assert not shown, (f"{path.name}: cells {shown} call glue( on the page: move the glue calls to a cell "
+                       "after the computation, tagged remove-cell")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_timing_only_cells_are_hidden(path):
+    checked(path)
+    shown = [i for i, c in enumerate(cells_of(path)) if c["cell_type"] == "code" and timing_only(code(c))
+             and not tags(c) & HIDDEN]
+    assert not shown, f"{path.name}: cells {shown} only time the chapter; tag them remove-input (or remove-cell)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_colab_setup_cell_is_off_the_page_and_parameters_on_it(path):
+    checked(path)
+    cells = cells_of(path)
+    assert "Set-up on Colab only" in code(cells[1]) and "remove-cell" in tags(cells[1]), \
+        f"{path.name}: the Colab set-up cell (the one after the title) should be tagged remove-cell"
+    parameters = next(c for c in cells if "parameters" in tags(c))
+    assert not tags(parameters) & HIDDEN, f"{path.name}: the parameters cell is the one a reader should see"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_headings_carry_no_typed_number(path):
+    checked(path)
+    numbered = [line for c in cells_of(path) if c["cell_type"] == "markdown"
+                for line in code(c).splitlines() if NUMBERED_HEADING.match(line)]
+    assert not numbered, f"{path.name}: Jupyter Book numbers sections itself; drop the typed numbers of {numbered}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_colab_badge(path):
+    text = code(cells_of(path)[0])
+    assert "colab-badge" not in text, f"{path.name}: the page's launch button is its Colab button; drop the badge"
+
+
+def test_pending_rewrites_are_real_notebooks():
+    assert set(PENDING_REWRITE) <= {p.name for p in NOTEBOOKS}, "a PENDING_REWRITE entry names no notebook: remove it"
+
+
+def test_timing_only_detects_timing_cells():
+    assert timing_only('timings["total"] = time.perf_counter() - notebook_start\nglue("m", timings["total"] / 60)')
+    assert timing_only('pd.Series(timings, name="seconds").round(1)')
+    assert not timing_only("start = time.perf_counter()\nmodel = tune(model)\ntimings['tune'] = time.perf_counter() - start")
+    assert not timing_only('glue("n", n)')
+
+
+def test_build_removes_papermills_injected_parameters():
+    spec = importlib.util.spec_from_file_location("build_book", ROOT / "scripts" / "build_book.py")
+    build_book = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_book)
+    notebook = {"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "n = 1"},
+                          {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "source": "n = 2"},
+                          {"cell_type": "code", "metadata": {}, "source": "n"}]}
+    staged = build_book.hide_injected_parameters(notebook)
+    assert [c["metadata"].get("tags", []) for c in staged["cells"]] == [
+        ["parameters"], ["injected-parameters", "remove-cell"], []]
+
+
+def test_site_check_names_the_kinds_it_counts():
+    spec = importlib.util.spec_from_file_location("check_site", ROOT / "scripts" / "check_site.py")
+    check_site = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_site)
+    assert check_site.NUMBERED_TWICE.match("7.5. 5. Defaults from the evidence")
+    assert not check_site.NUMBERED_TWICE.match("7.5. Defaults from 5 runs")
+    assert check_site.PYTHON_WARNING.search("modeling_utils.py:3303: FutureWarning: `is_gradient_checkpointing`")
+    assert not check_site.PYTHON_WARNING.search("no warnings here")
+    problem = "http://127.0.0.1:8000/notebooks/07_what_it_takes.html: [numbered twice] heading '7.1. 1. X'"
+    assert check_site.kind(problem) == "numbered twice" and check_site.pending(problem)
+    assert not check_site.pending(problem.replace("07_what_it_takes", "01_measuring_bias"))
+    assert not check_site.pending(problem.replace("[numbered twice]", "[warning]"))
+    assert check_site.kind("http://x/notebooks/01.html: no title (h1)") == "other"
+
+
+def test_wrapping_a_model_in_lora_is_quiet(tiny_model):
+    """PEFT's read of transformers' deprecated ``is_gradient_checkpointing`` is filtered where the package calls
+    PEFT (add_lora, load_adapter), by message and module; other warnings still show."""
+    from diffuse_utils.tuning import add_lora
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        add_lora(tiny_model)
+        warnings.warn("another FutureWarning", FutureWarning)
+    assert [str(w.message) for w in caught] == ["another FutureWarning"]
