@@ -17,7 +17,6 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-
 # Every value glue() stored in this kernel, by name: findings() fills a chapter's
 # findings from it where glue roles are not rendered (Jupyter, Colab).
 GLUED: dict = {}
