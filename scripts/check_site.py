@@ -55,7 +55,7 @@ PROSE_TEXT = """main => { const copy = main.cloneNode(true);
 REPOSITORY_ADDRESS = re.compile(r"(?:github\.com|colab\.research\.google\.com/github)/([\w.-]+)/([\w.-]+)")
 # PENDING: chapters being rewritten, whose glue cells and typed heading numbers go with the rewrite; their
 # problems of those two kinds are listed as pending, not failures. Remove the entry when the rewrite lands.
-PENDING_REWRITE = {"notebooks/07_what_it_takes.html": ("glue on page", "numbered twice")}
+PENDING_REWRITE: dict[str, tuple[str, ...]] = {}
 NUMBERED_TWICE = re.compile(r"^\d+(\.\d+)*\.\s+\d+(\.\d+)*\.\s")   # Jupyter Book's "7.5. " then a typed "5. "
 PYTHON_WARNING = re.compile(r"\b\w*Warning: |warnings\.warn\(")
 # Every code block, table and figure wider than its box, with the code behind hide-input toggles opened.
