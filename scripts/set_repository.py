@@ -4,8 +4,9 @@
 
 ``_config.yml``'s ``repository`` block is the one setting: the book's launch buttons (each page's
 Colab button) read it at build time, and this script writes it into the places a notebook needs it
-before any build (the ``pip install git+URL@BRANCH`` line, chapter 90's ``git clone``, and any Colab
-link to a notebook in the text; the notebooks carry no badge, the launch button is the page's one).
+before any build (the ``git+URL@BRANCH`` the set-up cell installs, in its ``pip install`` line or in
+the ``repo = "git+URL@BRANCH"`` that line names as ``{repo}``, chapter 90's ``git clone``, and any
+Colab link to a notebook in the text; the notebooks carry no badge, the launch button is the page's one).
 It edits the notebooks' JSON text in place, touching nothing else; ``tests/test_repository.py``
 fails while any notebook names another address.
 """

