@@ -154,3 +154,17 @@ def test_set_repository_rejects_an_address_it_cannot_write(tmp_path):
     (tmp_path / "_config.yml").write_text("repository:\n  url: https://gitlab.com/someone/fork\n")
     with pytest.raises(SystemExit, match="repository.url must be https://github.com/OWNER/NAME"):
         load_script("set_repository").configured_repository(tmp_path / "_config.yml")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_reads_every_assignment_of_the_parameters_cell(path):
+    """A comment papermill cannot parse (e.g. one holding "=") hides its parameter from
+    papermill, and the runner then refuses a params file that sets it."""
+    import ast
+
+    import papermill
+
+    cells = json.loads(path.read_text())["cells"]
+    source = next("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
+    assigned = {t.id for node in ast.parse(source).body if isinstance(node, ast.Assign) for t in node.targets}
+    assert assigned <= set(papermill.inspect_notebook(str(path))), path.name
