@@ -52,6 +52,7 @@ def stage(executed: Path, source: Path) -> None:
     for name in ("_config.yml", "_toc.yml", "references.bib"):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "book", source / "book")
+    shutil.copytree(ROOT / "_static", source / "_static")  # the book's CSS (Jupyter Book adds it)
     (source / "notebooks").mkdir()
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         ran = executed / notebook.name
