@@ -108,14 +108,16 @@ class _Hold:
         self.start = settings.response_prefix.count("}")
         self.closes = torch.tensor([t.count("}") for t in texts], device=device)
         self.ends = torch.tensor(sorted(answer_ends(tokenizer)), device=device)
+        self._ending = None  # (V,) bool: the ending ids, made at the logits' width once
 
     def mask(self, logits: torch.Tensor, closed: torch.Tensor) -> torch.Tensor:
         """``logits`` (B, V) with the ending ids at ``-inf`` in rows still short of the
         fields."""
-        ending = torch.isin(
-            torch.arange(logits.shape[-1], device=logits.device), self.ends
-        )
-        held = (closed < self.fields)[:, None] & ending[None]
+        width = logits.shape[-1]
+        if self._ending is None or len(self._ending) != width:
+            positions = torch.arange(width, device=logits.device)
+            self._ending = torch.isin(positions, self.ends)
+        held = (closed < self.fields)[:, None] & self._ending[None]
         return logits.masked_fill(held, float("-inf"))
 
     def count(self, chosen: torch.Tensor) -> torch.Tensor:
