@@ -1,10 +1,29 @@
 """Shared fixtures: the embedded tokenizer, a tiny random causal LM on it, and the embedded model."""
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from diffuse_utils import Task, load_model
 from diffuse_utils.models import embedded_model_dir
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(path) -> types.ModuleType:
+    """A script of the repository (``scripts/check_site.py``, ``benchmarks/record_book.py``)
+    imported as a module under its file name, registered in ``sys.modules`` (dataclasses
+    defined in it look their module up there)."""
+    path = ROOT / path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = sys.modules[path.stem] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,4 @@
 """scripts/gpu_check.py: its dry run (tiny shapes on the CPU) goes through the same code as the GPU run."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -10,12 +9,11 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
 
+from conftest import load_script
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+
+def load_gpu_check():
+    return load_script("scripts/gpu_check.py")
 
 
 def test_dry_run_builds_tunes_samples_and_checks(tmp_path):
@@ -39,7 +37,7 @@ def test_dry_run_builds_tunes_samples_and_checks(tmp_path):
 
 def test_shapes_are_the_published_configurations():
     from transformers import AutoConfig
-    gpu_check = load_script()
+    gpu_check = load_gpu_check()
     model, parameters = gpu_check.build("Gemma-2-2B", 49152, "meta", None, tiny=False)
     assert model.config.final_logit_softcapping == 30.0 and model.config.head_dim == 256
     assert round(parameters / 1e9, 2) == 2.61    # Gemma-2-2B's published size (tied embeddings counted once)
@@ -48,7 +46,7 @@ def test_shapes_are_the_published_configurations():
 
 
 def test_a_tune_without_per_prompt_updates_is_refused_with_the_fix(monkeypatch):
-    gpu_check = load_script()
+    gpu_check = load_gpu_check()
     monkeypatch.setattr(gpu_check.du, "TuneSettings", make_dataclass("TuneSettings", [("passes", int, 50)]))
     with pytest.raises(SystemExit, match="update_per='prompt'"):
         gpu_check.check_tune_api()

@@ -2,7 +2,6 @@
 every data file the package uses at run time; and each chapter's Colab set-up lines, pointed at the local
 wheel as scripts/check_installed.py runs them (nothing is installed here: CI runs the check itself, in a
 fresh Colab-like environment)."""
-import importlib.util
 import json
 import zipfile
 from pathlib import Path
@@ -13,11 +12,11 @@ from packaging.requirements import Requirement
 import diffuse_utils
 from diffuse_utils import biographies, places, suite
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "diffuse_utils"
-spec = importlib.util.spec_from_file_location("check_installed", ROOT / "scripts" / "check_installed.py")
-check_installed = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(check_installed)
+check_installed = load_script("scripts/check_installed.py")
 
 
 @pytest.fixture(scope="module")

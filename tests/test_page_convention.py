@@ -9,7 +9,6 @@ is removed by ``scripts/build_book.py``; a known library warning is filtered in 
 ``scripts/check_site.py`` checks the same on the rendered pages.
 """
 import ast
-import importlib.util
 import json
 import re
 import warnings
@@ -28,6 +27,8 @@ HIDDEN = {"remove-cell", "remove-input", "hide-input"}       # tags that keep a 
 GLUE_HIDDEN = {"remove-cell", "remove-input"}
 TIMING_NAMES = {"timings", "notebook_start", "perf_counter"}
 NUMBERED_HEADING = re.compile(r"^#{1,6}\s+\d+(\.\d+)*\.\s")   # "## 5. Defaults", "### 2.1. Rank"
+
+from conftest import load_script
 
 
 def cells_of(path: Path) -> list[dict]:
@@ -116,9 +117,7 @@ def test_timing_only_detects_timing_cells():
 
 
 def test_build_removes_papermills_injected_parameters():
-    spec = importlib.util.spec_from_file_location("build_book", ROOT / "scripts" / "build_book.py")
-    build_book = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build_book)
+    build_book = load_script("scripts/build_book.py")
     notebook = {"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "n = 1"},
                           {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "source": "n = 2"},
                           {"cell_type": "code", "metadata": {}, "source": "n"}]}
@@ -128,9 +127,7 @@ def test_build_removes_papermills_injected_parameters():
 
 
 def test_site_check_names_the_kinds_it_counts():
-    spec = importlib.util.spec_from_file_location("check_site", ROOT / "scripts" / "check_site.py")
-    check_site = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(check_site)
+    check_site = load_script("scripts/check_site.py")
     assert check_site.NUMBERED_TWICE.match("7.5. 5. Defaults from the evidence")
     assert not check_site.NUMBERED_TWICE.match("7.5. Defaults from 5 runs")
     assert check_site.PYTHON_WARNING.search("modeling_utils.py:3303: FutureWarning: `is_gradient_checkpointing`")
@@ -154,9 +151,7 @@ def test_wrapping_a_model_in_lora_is_quiet(tiny_model):
 
 
 def test_site_check_lets_only_the_named_overflows_wait():
-    spec = importlib.util.spec_from_file_location("check_site", ROOT / "scripts" / "check_site.py")
-    check_site = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(check_site)
+    check_site = load_script("scripts/check_site.py")
     page = "http://127.0.0.1:8000/notebooks/03_lora_tuning.html"
     table = f"{page}: [overflow] table 'a | b' is 1264 px wide in a box of 790 px"
     code = f"{page}: [overflow] code cell 'x = 1' is 1010 px wide in a box of 786 px"

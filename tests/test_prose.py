@@ -1,17 +1,15 @@
 """scripts/check_prose.py flags typed verdicts in the book's prose; the README's benchmark figures
 are the recorded ones."""
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("check_prose", ROOT / "scripts" / "check_prose.py")
-check_prose = sys.modules["check_prose"] = importlib.util.module_from_spec(spec)   # dataclasses look it up
-spec.loader.exec_module(check_prose)
+check_prose = load_script("scripts/check_prose.py")
 
 # Sentences of the book when issue 32 was filed (commit 44188dc), copied verbatim: each states a
 # direction, an attribution or a quantity that nothing computed behind it.

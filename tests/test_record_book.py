@@ -1,5 +1,4 @@
 """benchmarks/record_book.py: a book run taken in pieces is summed and marked, never read as one run."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -7,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "record_book.py"
-spec = importlib.util.spec_from_file_location("record_book", SCRIPT)
-record_book = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(record_book)
+record_book = load_script("benchmarks/record_book.py")
 
 
 def timings(chapters: dict, invocation: str | None = None, params="notebook defaults") -> dict:

@@ -10,6 +10,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
+from conftest import load_script
+
 
 def test_notebooks_exist_and_are_ordered():
     assert NOTEBOOKS, "no notebooks found"
@@ -81,10 +83,7 @@ def test_parameter_files_name_real_notebooks_and_parameters(path):
 
 
 def test_notebook_timings_keep_other_chapters_of_the_same_parameters(tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "scripts" / "run_notebooks.py")
-    runner = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runner)
+    runner = load_script("scripts/run_notebooks.py")
     path = tmp_path / "timings.json"
     runner.write_timings(path, None, {"01_a": 1.0, "02_b": 2.0})
     runner.write_timings(path, None, {"02_b": 3.0})
@@ -93,12 +92,9 @@ def test_notebook_timings_keep_other_chapters_of_the_same_parameters(tmp_path):
     assert json.loads(path.read_text()) == {"params": "params/ci.yaml", "seconds": {"02_b": 4.0}}
 
 
-def load_script(name: str):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def repo_script(name: str):
+    """``scripts/<name>.py`` as a module."""
+    return load_script(f"scripts/{name}.py")
 
 
 # Any GitHub repository named in a notebook: a link, a `pip install git+...`, a clone or a Colab link.
@@ -137,7 +133,7 @@ def test_colab_button_is_the_books_launch_button():
 
 
 def test_set_repository_moves_every_address_to_a_fork_and_back():
-    script = load_script("set_repository")
+    script = repo_script("set_repository")
     url, owner_repo, branch = configured_repository()
     assert script.configured_repository() == (url, branch)
     for path in NOTEBOOKS:
@@ -153,7 +149,7 @@ def test_set_repository_moves_every_address_to_a_fork_and_back():
 def test_set_repository_rejects_an_address_it_cannot_write(tmp_path):
     (tmp_path / "_config.yml").write_text("repository:\n  url: https://gitlab.com/someone/fork\n")
     with pytest.raises(SystemExit, match="repository.url must be https://github.com/OWNER/NAME"):
-        load_script("set_repository").configured_repository(tmp_path / "_config.yml")
+        repo_script("set_repository").configured_repository(tmp_path / "_config.yml")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -1,5 +1,4 @@
 """The book runner's heartbeat: a long cell says, at least every interval, that it is alive."""
-import importlib.util
 import json
 import re
 import subprocess
@@ -20,12 +19,11 @@ time.sleep(3)
 for _ in tqdm(range(3), desc="counting"):
     time.sleep(1)"""
 
+from conftest import load_script
+
 
 def load_runner():
-    spec = importlib.util.spec_from_file_location("run_notebooks", SCRIPT)
-    runner = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runner)
-    return runner
+    return load_script("scripts/run_notebooks.py")
 
 
 def test_a_long_cell_prints_heartbeats_with_its_output_and_progress(tmp_path):
