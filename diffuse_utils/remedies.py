@@ -13,7 +13,9 @@ fixed *held-out* names that no list may contain (their measures are in ``unseen`
   and the fixed evaluation set (a list and the held-out names);
 - :func:`remedied_suite`: the six-task suite with its BABYNAMES list replaced;
 - :func:`checkpointed_tune`, :func:`load_checkpoint`: a cached run that keeps its
-  adapter at every measurement, so a stop chosen afterwards needs no second run.
+  adapter at every measurement, so a stop chosen afterwards needs no second run;
+- :class:`Evaluation`: a row of chapter 8's table for an adapter (exact, sampled, the
+  exact knowledge probe), each result cached per adapter.
 
 Example::
 
@@ -33,11 +35,18 @@ from pathlib import Path
 import pandas as pd
 
 from . import data
-from .artifacts import cached_tune, config_key, model_id
+from .artifacts import (
+    cached_generations,
+    cached_measure,
+    cached_tune,
+    config_key,
+    model_id,
+)
 from .diagnostics import TrainingMonitor
 from .schedule import tune_settings
 from .tasks import BABYNAMES_PROMPT, Task
 from .tuning import load_adapter, save_adapter
+from .unseen import exact_figures, generation_figures, p_star_share
 
 
 def ssa_name_counts(year: int | None = None) -> pd.Series:
@@ -214,3 +223,81 @@ def load_checkpoint(model, folder, update: int):
             "Checkpoints are saved where the monitor measured (every k updates)."
         )
     return load_adapter(model, path)
+
+
+@dataclass
+class Evaluation:
+    """How chapter 8 measures an adapter, each result cached per adapter under
+    ``output_dir``: exactly on the evaluation ``task`` (a list and its
+    ``metadata['held_out']`` names: :func:`exact_figures`), by sampling ``n_names``
+    names under ``sampling`` (a ``SampleSettings``; :func:`generation_figures`, valid
+    names read by ``canonical``) and with the exact knowledge probe on ``questions``
+    (``utility.knowledge_accuracy``, ``n_choices`` candidates each)."""
+
+    task: Task
+    p_star: pd.Series
+    canonical: object
+    questions: list
+    n_choices: int | None
+    sampling: object
+    n_names: int
+    batch_size: int = 100
+
+    @property
+    def share_under_p_star(self) -> float:
+        held = self.task.metadata["held_out"]
+        return p_star_share(self.p_star, self.task.targets, held)
+
+    def row(self, output_dir, model, tokenizer, label, updates, trained=None) -> dict:
+        """One row of the chapter's table for ``model``, ``updates`` into its run;
+        ``trained``: the targets of a fixed list (the share outside them is the paper's
+        measure), ``None`` for fresh lists."""
+        from .utility import knowledge_accuracy
+
+        task, seed = self.task, self.sampling.seed
+        exact = cached_measure(
+            output_dir,
+            model,
+            "held-out",
+            lambda: exact_figures(model, tokenizer, task, self.share_under_p_star),
+            task=task.to_dict(),
+        )
+        (texts,), _ = cached_generations(
+            output_dir,
+            model,
+            tokenizer,
+            task.prompts[:1],
+            self.n_names,
+            self.sampling,
+            label="remedies",
+            batch_size=self.batch_size,
+            progress=False,
+        )
+        sampled = generation_figures(
+            texts,
+            self.canonical,
+            trained,
+            task.metadata["held_out"],
+            self.p_star,
+            task.prompts[0],
+            [*task.targets, *task.metadata["held_out"]],
+        )
+        knowledge = cached_measure(
+            output_dir,
+            model,
+            "knowledge",
+            lambda: knowledge_accuracy(
+                model, tokenizer, self.questions, self.n_choices, seed
+            )["accuracy"],
+            questions=self.questions,
+            n_choices=self.n_choices,
+            seed=seed,
+        )
+        return {
+            "run": label,
+            "updates": updates,
+            "fixed_list": trained is not None,
+            **exact,
+            **sampled,
+            "knowledge": knowledge,
+        }

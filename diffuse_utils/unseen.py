@@ -10,8 +10,9 @@ never saw as ``p*`` does, 0 where it gives them nothing.
 
 - :func:`run_curve`, :func:`exact_figures`: those figures along a monitored run, or now;
 - :func:`validation_stop`: where a run stops when a validation mass stops rising;
-- :func:`generation_figures`, :class:`Evaluation`: the sampled figures, and a whole row
-  of chapter 8's table (exact, sampled, the exact knowledge probe) cached per adapter;
+- :func:`memorization_at`: the memorization ratio where a run's loss reaches a level;
+- :func:`generation_figures`: the sampled figures (``remedies.Evaluation`` makes a whole
+  row of chapter 8's table, cached per adapter);
 - :func:`verdict`: which remedy, if any, brings the held-out ratio nearest 1.
 
 Example::
@@ -22,12 +23,9 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
-from .artifacts import cached_generations, cached_measure
 from .tasks import Task
 
 
@@ -113,6 +111,21 @@ def exact_figures(model, tokenizer, task: Task, share_under_p_star: float) -> di
     }
 
 
+def memorization_at(curve: pd.DataFrame, level: float) -> float:
+    """The memorization ratio where ``L / H`` first falls to ``level`` along ``curve``
+    (a :func:`run_curve` frame), interpolated between the measurements around it;
+    NaN if it never does. Example: ``L / H`` 3, 2, 1 with memorization 0.8, 0.4, 0.1
+    gives 0.6 at level 2.5."""
+    ratio, memorization = curve["L / H"].to_numpy(), curve["memorization"].to_numpy()
+    below = np.nonzero(ratio <= level)[0]
+    if len(below) == 0:
+        return float("nan")
+    k = below[0]
+    if k == 0:
+        return float(memorization[0])
+    return float(np.interp(level, ratio[[k, k - 1]], memorization[[k, k - 1]]))
+
+
 def validation_stop(curve: pd.DataFrame, column: str = "held_out_mass", patience=2):
     """Early stopping on a validation measure: ``{'best': u, 'stopped': v}``, where
     ``u`` is the update of the largest ``column`` seen before ``patience`` measurements
@@ -135,13 +148,16 @@ def validation_stop(curve: pd.DataFrame, column: str = "held_out_mass", patience
     return {"best": best[0], "stopped": None}
 
 
-def generation_figures(texts, canonical, targets, held_out, p_star, prompt=""):
+def generation_figures(
+    texts, canonical, targets, held_out, p_star, prompt="", evaluation=None
+):
     """Sampled figures of BABYNAMES generations: ``answer_figures``' valid rate,
     entropy and coverage over valid names, ``outside_share`` (valid names not in
     ``targets``: the paper's measure, for a fixed list), ``sampled_share`` (valid names
     in ``held_out``), its standard error ``sampled_share_se``, and ``sampled_ratio``:
     that share over its value under ``p_star`` (``sum_H p*``; 1 treats unseen names as
-    ``p*`` does)."""
+    ``p*`` does); with ``evaluation`` (the names of an evaluation set),
+    ``sampled_e_ratio``: the share of valid names in it over its ``p*`` mass."""
     from .answers import text_figures
 
     figures = text_figures(texts, canonical, targets, prompt)
@@ -150,6 +166,11 @@ def generation_figures(texts, canonical, targets, held_out, p_star, prompt=""):
     share = float(np.mean([v in held for v in valid])) if valid else np.nan
     expected = float(p_star.reindex(list(held), fill_value=0.0).sum() / p_star.sum())
     se = np.sqrt(share * (1 - share) / len(valid)) if valid else np.nan
+    if evaluation is not None:
+        names = set(evaluation)
+        inside = float(np.mean([v in names for v in valid])) if valid else np.nan
+        mass = p_star.reindex(list(names), fill_value=0.0).sum() / p_star.sum()
+        figures["sampled_e_ratio"] = inside / float(mass)
     return {
         **figures,
         "sampled_share": share,
@@ -167,9 +188,9 @@ def verdict(table: pd.DataFrame, baseline: str) -> dict:
 
     ``best``: the row other than ``baseline`` whose ``share_ratio`` is nearest 1 by
     factor (``|log r|``), among those whose valid rate is at least the baseline's and
-    that are nearer than it (None if no row is); ``majority``: the other fixed-list
-    rows with more than half of their valid names outside the targets; ``sentence``:
-    both, in words, with their numbers."""
+    that are nearer than it (None if no row is); ``nearest``: the same at any valid
+    rate; ``majority``: the other fixed-list rows with more than half of their valid
+    names outside the targets; ``sentence``: these, in words, with their numbers."""
     rows, base = table.drop(index=baseline), table.loc[baseline]
     distance = np.abs(np.log(table["share_ratio"].astype(float)))
     eligible = rows[
@@ -177,6 +198,7 @@ def verdict(table: pd.DataFrame, baseline: str) -> dict:
         & (distance[rows.index] < distance[baseline])
     ]
     best = None if eligible.empty else distance[eligible.index].idxmin()
+    nearest = distance[rows.index].idxmin()
     fixed = rows[rows["fixed_list"].astype(bool)]
     majority = list(fixed.index[fixed["outside_share"] > 0.5])
     paper = (
@@ -185,9 +207,12 @@ def verdict(table: pd.DataFrame, baseline: str) -> dict:
         f"names outside the list, knowledge {base['knowledge_change']:+.0f} points"
     )
     if best is None:
+        near = table.loc[nearest]
         first = (
             "No remedy brings the held-out names' exact share nearer p*'s at a valid "
-            f"rate no lower than the paper's method ({paper})."
+            f"rate no lower than the paper's method ({paper}). At any valid rate, "
+            f"the nearest is {nearest}: {near['share_ratio']:.2f} of p*'s share at "
+            f"a valid rate of {near['valid_rate']:.2f}."
         )
     else:
         row = table.loc[best]
@@ -199,7 +224,7 @@ def verdict(table: pd.DataFrame, baseline: str) -> dict:
         )
     if majority:
         second = "Fixed-list remedies with a majority of valid names outside the "
-        second += f"targets: {', '.join(majority)}."
+        second += f"targets: {'; '.join(majority)}."
     elif fixed.empty:
         second = "No fixed-list remedy ran."
     else:
@@ -208,81 +233,9 @@ def verdict(table: pd.DataFrame, baseline: str) -> dict:
             "No fixed-list remedy reaches a majority of valid names outside the "
             f"targets (at most {fixed.loc[top, 'outside_share']:.2f}, {top})."
         )
-    return {"best": best, "majority": majority, "sentence": f"{first} {second}"}
-
-
-@dataclass
-class Evaluation:
-    """How chapter 8 measures an adapter, each result cached per adapter under
-    ``output_dir``: exactly on the evaluation ``task`` (a list and its
-    ``metadata['held_out']`` names: :func:`exact_figures`), by sampling ``n_names``
-    names under ``sampling`` (a ``SampleSettings``; :func:`generation_figures`, valid
-    names read by ``canonical``) and with the exact knowledge probe on ``questions``
-    (``utility.knowledge_accuracy``, ``n_choices`` candidates each)."""
-
-    task: Task
-    p_star: pd.Series
-    canonical: object
-    questions: list
-    n_choices: int | None
-    sampling: object
-    n_names: int
-    batch_size: int = 100
-
-    @property
-    def share_under_p_star(self) -> float:
-        held = self.task.metadata["held_out"]
-        return p_star_share(self.p_star, self.task.targets, held)
-
-    def row(self, output_dir, model, tokenizer, label, updates, trained=None) -> dict:
-        """One row of the chapter's table for ``model``, ``updates`` into its run;
-        ``trained``: the targets of a fixed list (the share outside them is the paper's
-        measure), ``None`` for fresh lists."""
-        from .utility import knowledge_accuracy
-
-        task, seed = self.task, self.sampling.seed
-        exact = cached_measure(
-            output_dir,
-            model,
-            "held-out",
-            lambda: exact_figures(model, tokenizer, task, self.share_under_p_star),
-            task=task.to_dict(),
-        )
-        (texts,), _ = cached_generations(
-            output_dir,
-            model,
-            tokenizer,
-            task.prompts[:1],
-            self.n_names,
-            self.sampling,
-            label="remedies",
-            batch_size=self.batch_size,
-            progress=False,
-        )
-        sampled = generation_figures(
-            texts,
-            self.canonical,
-            trained,
-            task.metadata["held_out"],
-            self.p_star,
-            task.prompts[0],
-        )
-        knowledge = cached_measure(
-            output_dir,
-            model,
-            "knowledge",
-            lambda: knowledge_accuracy(
-                model, tokenizer, self.questions, self.n_choices, seed
-            )["accuracy"],
-            questions=self.questions,
-            n_choices=self.n_choices,
-            seed=seed,
-        )
-        return {
-            "run": label,
-            "updates": updates,
-            "fixed_list": trained is not None,
-            **exact,
-            **sampled,
-            "knowledge": knowledge,
-        }
+    return {
+        "best": best,
+        "nearest": nearest,
+        "majority": majority,
+        "sentence": f"{first} {second}",
+    }

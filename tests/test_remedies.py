@@ -92,6 +92,10 @@ def test_generation_figures_by_hand():
     assert figures["sampled_share"] == pytest.approx(2 / 4)    # cy and Cy
     assert figures["sampled_ratio"] == pytest.approx(0.5 / 0.2)
     assert figures["sampled_share_se"] == pytest.approx(np.sqrt(0.5 * 0.5 / 4))
+    with_e = unseen.generation_figures(texts, ["Ann", "Bob", "Cy"], None, ["Cy"], p_star,
+                                       evaluation=["Ann", "Cy"])
+    assert with_e["sampled_e_ratio"] == pytest.approx((3 / 4) / 0.7)
+    assert np.isnan(with_e["outside_share"])
 
 
 def _table():
@@ -118,7 +122,9 @@ def test_verdict_says_when_no_remedy_qualifies():
     table = _table().assign(valid_rate=[0.99, 0.5, 0.5, 0.5, 0.5], outside_share=0.2)
     found = unseen.verdict(table, "fixed, gamma")
     assert found["best"] is None and found["majority"] == []
+    assert found["nearest"] == "fixed, bigger"   # 0.6: |log| 0.51, at any valid rate
     assert found["sentence"].startswith("No remedy brings")
+    assert "the nearest is fixed, bigger: 0.60 of p*'s share" in found["sentence"]
     assert "at most 0.20" in found["sentence"]
 
 
@@ -262,7 +268,7 @@ def test_an_evaluation_row_is_measured_once_per_adapter(tokenizer, tmp_path, mon
     from diffuse_utils import SampleSettings
     task = Task("babynames", ["Pick a name."], ["Ann", "Bob"], metadata={"held_out": ["Cy"]})
     p_star = pd.Series({"Ann": 0.5, "Bob": 0.3, "Cy": 0.2})
-    evaluation = unseen.Evaluation(task, p_star, ["Ann", "Bob", "Cy"],
+    evaluation = remedies.Evaluation(task, p_star, ["Ann", "Bob", "Cy"],
                                    [("France", "Paris"), ("Spain", "Madrid")], None,
                                    SampleSettings(max_new_tokens=3), n_names=4)
     assert evaluation.share_under_p_star == pytest.approx(0.2)
@@ -271,8 +277,16 @@ def test_an_evaluation_row_is_measured_once_per_adapter(tokenizer, tmp_path, mon
     assert (row["run"], row["updates"], row["fixed_list"], row["n"]) == ("base", 0, True, 4)
     assert 0 <= row["knowledge"] <= 1 and row["share_ratio"] == pytest.approx(
         row["held_out_share"] / 0.2)
-    monkeypatch.setattr(unseen, "exact_figures", lambda *a: pytest.fail("cached"))
+    monkeypatch.setattr(remedies, "exact_figures", lambda *a: pytest.fail("cached"))
     again = evaluation.row(tmp_path, model, tokenizer, "base", 0)
     assert again["fixed_list"] is False and np.isnan(again["outside_share"])
     differ = ["fixed_list", "outside_share"]
     assert pd.Series(again).drop(differ).equals(pd.Series(row).drop(differ))
+
+
+def test_memorization_at_a_loss_by_hand():
+    curve = pd.DataFrame({"L / H": [3.0, 2.0, 1.0], "memorization": [0.8, 0.4, 0.1]})
+    assert unseen.memorization_at(curve, 2.5) == pytest.approx(0.6)
+    assert unseen.memorization_at(curve, 1.0) == pytest.approx(0.1)
+    assert unseen.memorization_at(curve, 3.5) == pytest.approx(0.8)   # the first row is already there
+    assert np.isnan(unseen.memorization_at(curve, 0.5))
