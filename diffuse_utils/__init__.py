@@ -27,6 +27,9 @@ Modules, one concern each:
   sentences), ``format_probes`` (ending the turn:
   format against substance), ``biographies`` (Section 6) and ``places`` (offline
   geocoding, world outline);
+- beyond the paper (chapter 8): ``remedies`` (other uses of the BABYNAMES data: fresh
+  lists from ``p*``, list sizes, a validation stop, checkpointed runs) and ``unseen``
+  (the mass on names never tuned on, exact and sampled, and the verdict);
 - the book's pages: ``plots``, ``widgets`` (controls over results a chapter has, with
   static fallbacks), ``report`` (glue, paper tables, the package's code shown on pages).
 

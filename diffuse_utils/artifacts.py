@@ -105,10 +105,10 @@ def cached_tune(
     the monitor, and gives the same adapter).
     Saves ``adapters/<names>-<key>/`` with the PEFT safetensors adapter, ``history.csv``
     and ``config.json``. Returns ``(peft_model, history)`` either way.
-    also_save_gammas: early-stop thresholds above ``early_stop_gamma``. The run passes
-    each on its way, and a run stopping there is the same run up to that point, so the
-    adapter it has there is saved under the key that threshold has: a sweep over
-    thresholds tunes once.
+    also_save_gammas: early-stop thresholds above ``early_stop_gamma`` (any, when it
+    is None: the run goes on past them). The run passes each on its way, and a run
+    stopping there is the same run up to that point, so the adapter it has there is
+    saved under the key that threshold has: a sweep over thresholds tunes once.
     """
     settings = tune_settings(settings, **overrides)
     start_from = adapter_fingerprint(model)
@@ -335,3 +335,17 @@ def _write_result(path: Path, config: dict, result, seconds: float) -> None:
         encoding="utf-8",
     )
     partial.rename(path)
+
+
+def saved_history(output_dir, model, tasks, settings=None, **overrides):
+    """The history of the run :func:`cached_tune` saved under ``output_dir`` with this
+    configuration, or ``None`` when there is none; nothing is tuned (e.g. to draw
+    another chapter's runs beside one's own when they are there).
+    Example: ``saved_history("artifacts", model, [names], passes=50, lr=5e-4)``."""
+    settings = tune_settings(settings, **overrides)
+    folder = _adapter_folder(
+        output_dir, model, tasks, settings, adapter_fingerprint(model)
+    )
+    if not (folder / "adapter_model.safetensors").exists():
+        return None
+    return pd.read_csv(folder / "history.csv")

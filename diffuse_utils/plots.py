@@ -281,3 +281,45 @@ def scatter_grid(
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def held_out_curves(
+    curves: dict[str, pd.DataFrame], others: dict[str, pd.DataFrame] | None = None
+):
+    """Chapter 8's figure: for each run, the held-out names' exact share over ``p*``'s
+    against updates (left; 1 is ``p*``), and the memorization ratio against the loss on
+    the list, ``L / H(p*)`` (right; training moves right). ``curves``: label -> a
+    ``remedies.run_curve`` frame, drawn in colour; ``others`` (e.g. chapter 7's runs)
+    in thin grey lines."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(7.2, 3.4))
+    for label, curve in (others or {}).items():
+        for ax, (x, y) in (
+            (left, ("update", "share_ratio")),
+            (right, ("L / H", "memorization")),
+        ):
+            ax.plot(curve[x], curve[y], color="0.7", linewidth=0.8, label="_" + label)
+    for label, curve in curves.items():
+        for ax, (x, y) in (
+            (left, ("update", "share_ratio")),
+            (right, ("L / H", "memorization")),
+        ):
+            ax.plot(curve[x], curve[y], marker=".", label=label)
+    if others:
+        left.plot([], [], color="0.7", linewidth=0.8, label="chapter 7's runs")
+    left.axhline(1, linestyle="--", color="grey", linewidth=1)
+    left.set(
+        xlabel="update",
+        ylabel="held-out share / p*'s",
+        yscale="log",
+        title="Names never trained on",
+    )
+    right.invert_xaxis()
+    right.set(
+        xlabel="L / H(p*) on the list",
+        ylabel="memorization ratio",
+        yscale="log",
+        title="Memorization against the loss",
+    )
+    left.legend(fontsize=7)
+    figure.tight_layout()
+    return figure

@@ -271,9 +271,10 @@ def tune(
     tokens_per_pass: tokens per forward pass (memory; results agree to float rounding).
     monitor: e.g. :class:`~diffuse_utils.diagnostics.TrainingMonitor`; measures the
     model before every update it is due and once at the end, as columns of the history.
-    passing_gammas, on_passing: thresholds above the early stop; where a pass first
-    meets one, ``on_passing(gamma, peft_model, history)`` sees the model and history a
-    run stopping there ends with (e.g. to save it); where none does, the final ones.
+    passing_gammas, on_passing: thresholds above the early stop (any, in a run without
+    one); where a pass first meets one, ``on_passing(gamma, peft_model, history)`` sees
+    the model and history a run stopping there ends with (e.g. to save it); where none
+    does, the final ones.
     Returns ``(peft_model, history)``: one row per update, with ``pass``, ``update``,
     ``loss`` (before the update) and its ``optimal_loss``, ``stepped`` (False where the
     early stop came first), ``loss/<task>``, ``seconds`` and ``diagnostic_seconds``
@@ -324,14 +325,11 @@ def _check_run(
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise ValueError(f"task names must be unique, got {names}")
-    if passing and (
-        on_passing is None
-        or settings.early_stop_gamma is None
-        or passing[-1] <= settings.early_stop_gamma
-    ):
+    gamma = settings.early_stop_gamma
+    if passing and (on_passing is None or (gamma is not None and passing[-1] <= gamma)):
         raise ValueError(
             f"passing_gammas {passing} need on_passing and an early_stop_gamma below "
-            f"all of them; got early_stop_gamma={settings.early_stop_gamma}"
+            f"all of them (or none); got early_stop_gamma={gamma}"
         )
 
 
