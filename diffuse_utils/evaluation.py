@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .answers import text_figures
 from .artifacts import cached_generations, cached_tune
@@ -46,37 +45,31 @@ def evaluate_family(
     distribution renormalized over targets) and ``valid_mass``. Generations are cached
     (``artifacts.cached_generations``); batch_size changes the speed only."""
     settings = sample_settings(settings, **overrides)
-    rows = []
-    prompts = [
-        (task, index, prompt)
-        for task in family.subtasks
-        for index, prompt in enumerate(task.metadata["held_out_prompts"])
-    ]
+    prompts = held_out_prompts(family)
     scores = {
         task.name: score_prompts(model, tokenizer, held_out_task(task))
         for task in family.subtasks
         if task.metadata.get("enumerable")
     }
-    for task, index, prompt in tqdm(
-        prompts, desc=f"{label}: {family.name}", unit="prompt", disable=not progress
-    ):
-        (texts,), (seconds,) = cached_generations(
-            output_dir,
-            model,
-            tokenizer,
-            [prompt],
-            n_samples,
-            settings,
-            label=label,
-            batch_size=batch_size,
-            progress=False,
-        )
+    drawn, seconds = cached_generations(
+        output_dir,
+        model,
+        tokenizer,
+        [prompt for _, _, prompt in prompts],
+        n_samples,
+        settings,
+        label=label,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    rows = []
+    for (task, index, prompt), texts, spent in zip(prompts, drawn, seconds):
         row = {
             "family": family.name,
             "subtask": task.name,
             "prompt": index,
             **text_figures(texts, family.checker(task.name), task.targets, prompt),
-            "sample_seconds": seconds,
+            "sample_seconds": spent,
         }
         if task.name in scores:
             exact_row = scores[task.name].loc[index]
@@ -90,17 +83,62 @@ def evaluate_family(
 
 
 def evaluate_suite(
-    model, tokenizer, families: list[TaskFamily], label: str, output_dir, **evaluation
+    model,
+    tokenizer,
+    families: list[TaskFamily],
+    label: str,
+    output_dir,
+    n_samples: int = 100,
+    settings: SampleSettings | None = None,
+    *,
+    batch_size: int = 100,
+    progress: bool = True,
+    **overrides,
 ) -> pd.DataFrame:
     """:func:`evaluate_family` for each family, stacked, with a ``run`` column set to
-    ``label``."""
+    ``label``. The held-out prompts of every family are drawn together first (rows of
+    several prompts share a batch: fewer, fuller decoding steps), then read per
+    family from the cache."""
+    settings = sample_settings(settings, **overrides)
+    every_prompt = [p for family in families for _, _, p in held_out_prompts(family)]
+    cached_generations(
+        output_dir,
+        model,
+        tokenizer,
+        every_prompt,
+        n_samples,
+        settings,
+        label=label,
+        batch_size=batch_size,
+        progress=progress,
+    )
     return pd.concat(
         [
-            evaluate_family(model, tokenizer, family, label, output_dir, **evaluation)
+            evaluate_family(
+                model,
+                tokenizer,
+                family,
+                label,
+                output_dir,
+                n_samples,
+                settings,
+                batch_size=batch_size,
+                progress=False,
+            )
             for family in families
         ],
         ignore_index=True,
     ).assign(run=label)
+
+
+def held_out_prompts(family: TaskFamily) -> list[tuple]:
+    """``(sub-task, index, prompt)`` for every held-out phrasing of ``family``, in
+    order: what :func:`evaluate_family` evaluates."""
+    return [
+        (task, index, prompt)
+        for task in family.subtasks
+        for index, prompt in enumerate(task.metadata["held_out_prompts"])
+    ]
 
 
 def training_tasks(families: list[TaskFamily]) -> list:

@@ -9,7 +9,7 @@ from functools import partial
 from diffuse_utils import leave_one_out_plan, load_suite
 from diffuse_utils.answers import text_figures
 from diffuse_utils.artifacts import cached_generations
-from diffuse_utils.evaluation import evaluate_family, training_tasks
+from diffuse_utils.evaluation import evaluate_family, evaluate_suite, training_tasks
 from diffuse_utils.suite import TaskFamily
 from diffuse_utils.tasks import Task
 
@@ -60,6 +60,30 @@ def test_evaluate_family_rows_exact_columns_and_cache(tokenizer, letters, tmp_pa
                             progress=False)
     assert again.drop(columns="answers").equals(frame.drop(columns="answers"))
     assert (frame["sample_seconds"] > 0).all()  # recorded when sampled, read back from the cache
+
+
+def test_evaluate_suite_draws_every_family_together_then_reads_the_cache(tokenizer, letters, tmp_path,
+                                                                         monkeypatch):
+    """One sampler call for every held-out prompt of every family (rows of several prompts share
+    a batch); the per-family figures are then read from the cache, exactly as evaluate_family's."""
+    import diffuse_utils.artifacts as artifacts
+    model = make_tiny_model(len(tokenizer))
+    other = TaskFamily(name="more", title="MORE", subtasks=[
+        Task("odd", ["Pick."], ["x", "y"], metadata={"held_out_prompts": ["Any?"]})])
+    calls = []
+    real = artifacts.sample_prompts
+    monkeypatch.setattr(artifacts, "sample_prompts", lambda m, t, prompts, *a, **k: (
+        calls.append(list(prompts)), real(m, t, prompts, *a, **k))[1])
+    frame = evaluate_suite(model, tokenizer, [letters, other], "base", tmp_path, n_samples=4,
+                           max_new_tokens=3, progress=False)
+    assert calls == [["Choose a letter: {letter}.", "Any letter?", "A vowel?", "Any?"]]
+    assert frame["run"].unique().tolist() == ["base"]
+    assert frame["family"].tolist() == ["letters"] * 3 + ["more"]
+    alone = evaluate_family(model, tokenizer, other, "base", tmp_path, n_samples=4, max_new_tokens=3,
+                            progress=False)
+    assert len(calls) == 1  # read back from the cache, not drawn again
+    together = frame[frame["family"] == "more"][alone.columns].reset_index(drop=True)
+    assert alone.drop(columns="answers").equals(together.drop(columns="answers"))
 
 
 def test_generations_are_keyed_by_adapter_weights(tokenizer, tmp_path):
