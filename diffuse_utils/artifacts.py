@@ -108,7 +108,8 @@ def cached_tune(
     also_save_gammas: early-stop thresholds above ``early_stop_gamma`` (any, when it
     is None: the run goes on past them). The run passes each on its way, and a run
     stopping there is the same run up to that point, so the adapter it has there is
-    saved under the key that threshold has: a sweep over thresholds tunes once.
+    saved under the key that threshold has: a sweep over thresholds tunes once. A
+    threshold the run never passes gets the run's last adapter (that run never stops).
     """
     settings = tune_settings(settings, **overrides)
     start_from = adapter_fingerprint(model)
@@ -123,8 +124,10 @@ def cached_tune(
             model = model.unload()
         return load_adapter(model, folder), history
     start = time.perf_counter()
+    passed = set()
 
     def save_passing(gamma, tuned, history):
+        passed.add(gamma)
         at_gamma = replace(settings, early_stop_gamma=gamma)
         _save_tuned(
             _adapter_folder(output_dir, model, tasks, at_gamma, start_from),
@@ -152,6 +155,10 @@ def cached_tune(
     _save_tuned(
         folder, tuned, history, tasks, settings, monitor, history.attrs["tune_seconds"]
     )
+    # A threshold the run never passed would have stopped no run (a run that stops early
+    # has passed every looser threshold first): a run stopping there is this whole run.
+    for gamma in sorted(set(also_save_gammas) - passed):
+        save_passing(gamma, tuned, history)
     return tuned, history
 
 

@@ -153,6 +153,24 @@ def test_an_early_stop_sweep_tunes_once_and_saves_what_each_threshold_would(toke
                               early_stop_gamma=high, also_save_gammas=[low], **settings)
 
 
+def test_a_threshold_the_run_never_reaches_is_saved_as_the_whole_run(tokenizer, tmp_path, monkeypatch):
+    """Chapter 7 reads chapter 3's runs at a looser checkpoint: where the run never got that close
+    (the release's rate), the run that would stop there is the whole run, saved without tuning again."""
+    from diffuse_utils import artifacts
+    from peft import get_peft_model_state_dict
+    task = Task("four", ["Pick."], ["a", "b", "c", "d"], [0.4, 0.3, 0.2, 0.1])
+    settings = dict(passes=3, lr=1e-6, lora_rank=2, update_per="pass", progress=False)  # barely moves
+    tuned, history = artifacts.cached_tune(tmp_path, make_tiny_model(len(tokenizer)), tokenizer, [task],
+                                           early_stop_gamma=1e-6, also_save_gammas=[2e-6], **settings)
+    assert len(history) == 3                                       # ran every pass: neither was met
+    monkeypatch.setattr(artifacts, "tune", lambda *a, **k: pytest.fail("should have been saved"))
+    loaded, saved = artifacts.cached_tune(tmp_path, make_tiny_model(len(tokenizer)), tokenizer, [task],
+                                          early_stop_gamma=2e-6, **settings)
+    assert saved.equals(history)
+    for name, tensor in get_peft_model_state_dict(tuned).items():
+        assert torch.equal(get_peft_model_state_dict(loaded)[name], tensor), name
+
+
 def test_samples_drawn_together_are_cached_per_prompt(tokenizer, tmp_path, monkeypatch):
     from diffuse_utils import artifacts, sample
     model = make_tiny_model(len(tokenizer))
