@@ -254,9 +254,16 @@ def pick_consequence(runs: pd.DataFrame, pick: str | None, default: str) -> str:
     )
 
 
-def rank_note(pick, any_rank) -> str:
+def rank_note(pick, any_rank, ranks=()) -> str:
     """What the BABYNAMES rule would pick without its rank condition (``pick``,
-    ``any_rank``: rows of ``names_runs``' table, or ``None`` when no run qualifies)."""
+    ``any_rank``: rows of ``names_runs``' table, or ``None`` when no run qualifies;
+    ``ranks``: the ranks the runs used, when one rank ran there is nothing to drop)."""
+    distinct = sorted(set(ranks))
+    if len(distinct) == 1:
+        return (
+            f"Every run here has rank {distinct[0]}, so the rank condition decides "
+            "nothing; the full profile crosses ranks."
+        )
     if any_rank is None:
         return "Without the rank condition no run would qualify either."
     if pick is not None and run_name(any_rank) == run_name(pick):

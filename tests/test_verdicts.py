@@ -206,6 +206,9 @@ def test_picks_read_as_sentences_whatever_the_rule_finds():
     assert verdicts.rank_note(None, None).endswith("no run would qualify either.")
     assert verdicts.rank_note(row, row).endswith("it would pick the same run.")
     assert verdicts.rank_note(None, row).endswith("it would pick lr 0.0005, rank 4.")
+    one_rank = verdicts.rank_note(row, row, [4, 4])
+    assert one_rank == ("Every run here has rank 4, so the rank condition decides nothing; the full "
+                        "profile crosses ranks.")
 
 
 @pytest.mark.parametrize("gamma", [0.2, 0.5])
