@@ -31,7 +31,8 @@ Modules, one concern each:
   lists from ``p*``, list sizes, a validation stop, checkpointed runs) and ``unseen``
   (the mass on names never tuned on, exact and sampled, and the verdict);
 - the book's pages: ``plots``, ``widgets`` (controls over results a chapter has, with
-  static fallbacks), ``report`` (glue, paper tables, the package's code shown on pages).
+  static fallbacks), ``report`` (glue, paper tables, the package's code shown on pages),
+  ``tables`` (result tables at the text column's width: labels in words).
 
 What the notebooks call is exported here (``du.X``); the rest is reached through its
 module (``from diffuse_utils import biographies``).

@@ -11,7 +11,9 @@ lays any run's settings beside them, read from the profiles the chapters tune wi
 
 Example::
 
-    table = settings_table(profile_columns("six tasks"), "six tasks")
+    columns = profile_columns("six tasks")
+    settings_table(columns, "six tasks")  # one row per setting
+    why_ours_differs(columns, "six tasks")  # a list: the rows that differ, and why
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ PAPER_STATED = {
     "passes": "up to 50",
     "lr": 5e-5,
     "lora_rank": 4,
-    "target_modules": "q,k,v,o,gate,up,down",
+    "target_modules": "q, k, v, o, gate, up, down",
     "targets_per_step": "batch 32",
     "early_stop_gamma": 0.2,
 }
@@ -131,8 +133,9 @@ def release_column(scope: str) -> dict:
 
 def settings_table(columns: dict[str, dict], scope: str) -> pd.DataFrame:
     """One row per setting; the paper's text, the release, then ``columns`` (name ->
-    settings dict, e.g. from :func:`scope_column`), and a line on why where one of
-    ``columns`` differs from the release."""
+    settings dict, e.g. from :func:`scope_column`). Each value is a short string that
+    can wrap (module lists are comma-and-space separated), so the table fits the text
+    column; why a column differs from the release is :func:`why_ours_differs`."""
     table = {
         "paper (text)": {k: PAPER_STATED.get(k, "not stated") for k in ROWS},
         "release (code)": release_column(scope),
@@ -144,14 +147,48 @@ def settings_table(columns: dict[str, dict], scope: str) -> pd.DataFrame:
             for name, values in table.items()
         }
     )
-    differs = frame[list(columns)].ne(frame["release (code)"], axis=0).any(axis=1)
-    frame["why ours differs"] = [
-        WHY.get(k, "") if differs[ROWS[k]] else "" for k in ROWS
-    ]
     return frame.rename_axis(f"{scope}: setting")
+
+
+def differences(columns: dict[str, dict], scope: str) -> pd.DataFrame:
+    """The settings where one of ``columns`` differs from the release: one row each
+    (labelled as in :func:`settings_table`), with the columns that differ
+    (``"differs in"``) and the reason from :data:`WHY` (``"why"``)."""
+    frame = settings_table(columns, scope)
+    release = frame["release (code)"]
+    rows = {
+        ROWS[k]: {
+            "differs in": " and ".join(
+                name for name in columns if frame.loc[ROWS[k], name] != release[ROWS[k]]
+            ),
+            "why": WHY.get(k, ""),
+        }
+        for k in ROWS
+    }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    return table[table["differs in"] != ""].rename_axis(f"{scope}: setting")
+
+
+def why_ours_differs(columns: dict[str, dict], scope: str):
+    """:func:`differences` as a Markdown list, each reason in full (a table column
+    would cut it at 50 characters), for Jupyter, Colab and the book.
+    Example: ``- **learning rate**, in this run and CPU (profile default): at 5e-5``.
+    """
+    from IPython.display import Markdown
+
+    found = differences(columns, scope)
+    lines = [
+        f"- **{setting}**, in {row['differs in']}: {row['why'] or 'see the table'}"
+        for setting, row in found.iterrows()
+    ]
+    return Markdown(
+        f"{scope}, where ours differs from the release:\n\n" + "\n".join(lines)
+        if lines
+        else f"{scope}: every setting is the release's."
+    )
 
 
 def _show(value) -> str:
     if isinstance(value, (tuple, list)):
-        return ",".join(str(v).removesuffix("_proj") for v in value)
+        return ", ".join(str(v).removesuffix("_proj") for v in value)
     return "none" if value is None else str(value)

@@ -73,15 +73,24 @@ def test_profiles_extend_override_and_refuse_what_they_do_not_know(tmp_path):
 
 
 def test_settings_table_fills_every_row_and_says_why_where_a_run_differs():
-    table = fidelity.settings_table(fidelity.profile_columns("six tasks"), "six tasks")
+    columns = fidelity.profile_columns("six tasks")
+    table = fidelity.settings_table(columns, "six tasks")
     assert list(table.index) == list(fidelity.ROWS.values())
     cpu, gpu = "CPU (profile default)", "GPU (profile gpu)"
+    assert list(table) == ["paper (text)", "release (code)", cpu, gpu]  # the reasons are apart
     assert (table[["release (code)", cpu, gpu]] != "").all().all()
     assert table.loc["learning rate", "release (code)"] == "5e-05" and table.loc["learning rate", cpu] == "0.0005"
     assert table.loc["learning rate", gpu] == "5e-05" and table.loc["passes", gpu] == "50"
-    assert "CPU budget" in table.loc["passes", "why ours differs"]
-    assert table.loc["gradient clipping", "why ours differs"] == ""  # same as the release
-    assert table.loc["LoRA modules", "release (code)"] == "q,k,v,o,gate,up,down"
+    assert table.loc["LoRA modules", "release (code)"] == "q, k, v, o, gate, up, down"  # can wrap
+    differs = fidelity.differences(columns, "six tasks")
+    assert "CPU budget" in differs.loc["passes", "why"] and differs.loc["passes", "differs in"] == cpu
+    assert "gradient clipping" not in differs.index  # same as the release in every column
+    both = fidelity.differences(fidelity.profile_columns("Tuned-ID"), "Tuned-ID")
+    assert both.loc["starts from", "differs in"] == f"{cpu} and {gpu}"
+    text = fidelity.why_ours_differs(columns, "six tasks").data
+    assert f"- **passes**, in {cpu}: a CPU budget" in text.splitlines()
+    assert fidelity.why_ours_differs({"as released": fidelity.release_column("RNG")}, "RNG").data == (
+        "RNG: every setting is the release's.")
     assert fidelity.release_column("six tasks")["early_stop_gamma"] is None
     assert fidelity.release_column("Tuned-ID")["start"] == "six tasks"
     assert fidelity.profile_columns("Tuned-ID")[gpu]["start"] == "six tasks and fresh"

@@ -150,10 +150,13 @@ def test_wrapping_a_model_in_lora_is_quiet(tiny_model):
     assert [str(w.message) for w in caught] == ["another FutureWarning"]
 
 
-def test_site_check_lets_only_the_named_overflows_wait():
+def test_site_check_lets_only_the_named_overflows_wait(monkeypatch):
     check_site = load_script("scripts/check_site.py")
     page = "http://127.0.0.1:8000/notebooks/03_lora_tuning.html"
     table = f"{page}: [overflow] table 'a | b' is 1264 px wide in a box of 790 px"
     code = f"{page}: [overflow] code cell 'x = 1' is 1010 px wide in a box of 786 px"
+    assert check_site.PENDING_OVERFLOW == {}  # every result table fits the column (issue 30)
+    assert not check_site.pending(table) and not check_site.pending(code)
+    monkeypatch.setitem(check_site.PENDING_OVERFLOW, "table", "the mechanism, kept for a kind that must wait")
     assert check_site.pending(table) and not check_site.pending(code)
     assert (ROOT / "_static" / "diffuse.css").read_text().count("pre-wrap") == 1

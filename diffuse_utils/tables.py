@@ -1,0 +1,65 @@
+"""Result tables that fit the book's text column (STYLE.md, rule 12).
+
+A chapter keeps its frames as computed, with the column names its glue cells read
+(``valid_rate``, ``entropy_valid``), and shows them through :func:`readable`: the same
+numbers, with every label in words. A label with spaces can wrap in a browser; a
+``snake_case`` one cannot, and eight of them are wider than the 790 px column. Tables
+with more than about seven columns are transposed or split where a chapter shows them.
+
+Example::
+
+    readable(pd.DataFrame({"valid_rate": [0.5], "entropy_valid": [1.2]}))
+    # columns "valid rate", "entropy (valid)"
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+# Labels of the package's figures (answers.FIGURES, unseen's) where "_" -> " " alone
+# would not read well; every other label only has its underscores made spaces.
+LABELS = {
+    "parsed_rate": "parsed rate",
+    "valid_rate": "valid rate",
+    "entropy_valid": "entropy (valid)",
+    "coverage_valid": "coverage (valid)",
+    "entropy_parsed": "entropy (parsed)",
+    "coverage_parsed": "coverage (parsed)",
+    "outside_share": "share outside the targets",
+    "kl": "KL",
+    "well_formed": "well-formed",
+    "copies_example": "copies the example",
+    # unseen's figures (chapter 8)
+    "held_out_share": "held-out share",
+    "share_ratio": "held-out ratio",
+    "held_out_mass": "held-out mass",
+    "sampled_ratio": "held-out ratio (sampled)",
+    "sampled_e_ratio": "E ratio (sampled)",
+    "knowledge_change": "knowledge change (points)",
+}
+
+
+def label(name):
+    """``name`` in words: its entry of :data:`LABELS`, else with its underscores made
+    spaces; a label that is not a string is returned as it is.
+    Example: ``label("first_name_coverage")`` -> ``"first name coverage"``.
+    """
+    if not isinstance(name, str):
+        return name
+    return LABELS.get(name, name.replace("_", " "))
+
+
+def readable(frame: pd.DataFrame, drop_empty: bool = False) -> pd.DataFrame:
+    """``frame`` with its row and column labels, and the names of its axes, in words
+    (:func:`label`, on every level of a MultiIndex); the numbers are not touched.
+
+    drop_empty: also leave out the columns that hold no number (all NaN), such as
+    ``outside_share`` of answers measured without targets.
+    Example: ``readable(rng_table).T.round(3)``: one column per setting.
+    """
+    shown = frame.dropna(axis=1, how="all") if drop_empty else frame
+    shown = shown.rename(index=label, columns=label)
+    return shown.rename_axis(
+        index=[label(n) for n in shown.index.names],
+        columns=[label(n) for n in shown.columns.names],
+    )
