@@ -14,8 +14,9 @@ Modules, one concern each:
   ``kvcache`` (the sampler's preallocated cache), ``sampling``;
 - reading answers: ``answers`` (braces, canonical forms, valid answers, the diversity
   figures), ``metrics``;
-- tuning: ``schedule`` (``TuneSettings``, the order of updates), ``tuning`` (loss, LoRA,
-  loop, ``adapter``), ``profiles`` (the runs chapters share, one source of settings in
+- tuning: ``schedule`` (``TuneSettings``, the order of updates), ``tuning`` (loss,
+  loop), ``adapters`` (LoRA made, saved, loaded, and ``adapter``, which hands the base
+  model back), ``profiles`` (the runs chapters share, one source of settings in
   each profile), ``diagnostics`` (exact L = H + KL - log M, memorization),
   ``fidelity`` (the book's settings beside the paper's and the release's);
 - experiments: ``artifacts`` (adapters, generations and measurements cached by their
@@ -40,6 +41,7 @@ module (``from diffuse_utils import biographies``).
 
 # modules the book reaches as du.baselines, ...
 from . import baselines, data, diagnostics, fidelity, metrics, profiles
+from .adapters import adapter
 from .answers import answer_figures, parse_braces, text_figures
 from .artifacts import cached_generations, cached_measure, cached_tune
 from .decoding import (
@@ -82,6 +84,6 @@ from .tasks import (
     TaskError,
     range_task,
 )
-from .tuning import adapter, distribution_matching_loss, tune
+from .tuning import distribution_matching_loss, tune
 
 __version__ = "0.1.0"

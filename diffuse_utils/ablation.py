@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .adapters import adapter
 from .artifacts import cached_generations, cached_measure
 from .biographies import BIOGRAPHY_PROMPT
 from .decoding import SampleSettings
@@ -43,7 +44,6 @@ from .schedule import TuneSettings
 from .scoring import score_prompts
 from .tasks import Task
 from .tries import TOKENS_PER_PASS
-from .tuning import adapter
 
 UTILITY_KEYS = ("qa_named", "qa_exact", "knowledge")
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .ablation import Bench, crossing_update
+from .adapters import adapter
 from .answers import text_figures
 from .artifacts import cached_generations, cached_measure, cached_tune
 from .decoding import SampleSettings
@@ -35,7 +36,6 @@ from .schedule import TuneSettings, tune_settings
 from .scoring import score_prompts
 from .suite import held_out_task
 from .tasks import Task
-from .tuning import adapter
 
 
 def name_figures(texts: list[str], check, targets, prompt: str = "") -> dict:

@@ -30,10 +30,11 @@ from pathlib import Path
 import pandas as pd
 from peft import PeftModel
 
+from .adapters import load_adapter, save_adapter
 from .decoding import SampleSettings, sample_settings
 from .sampling import DECODING, sample_prompts
 from .schedule import tune_settings
-from .tuning import load_adapter, save_adapter, tune
+from .tuning import tune
 
 
 def config_key(**config) -> str:

@@ -35,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import data
+from .adapters import load_adapter, save_adapter
 from .artifacts import (
     cached_generations,
     cached_measure,
@@ -45,7 +46,6 @@ from .artifacts import (
 from .diagnostics import TrainingMonitor
 from .schedule import tune_settings
 from .tasks import BABYNAMES_PROMPT, Task
-from .tuning import load_adapter, save_adapter
 from .unseen import exact_figures, generation_figures, p_star_share
 
 
