@@ -139,6 +139,8 @@ def transfer_verdict(runs: pd.DataFrame, default: str) -> str:
         text += f"({gains[top]:+.2f} nats)"
     if default not in gains.index:
         return f"{text}; the book's default, {default}, is not among these runs."
+    if default == top and gains[top] <= 0 and len(gains) > 1:
+        return f"{text}; the book's default, {default}, loses the least."
     if default == top:
         return f"{text}; that is the book's default."
     return (

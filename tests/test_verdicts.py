@@ -125,6 +125,10 @@ def test_transfer_verdict_in_every_outcome():
         "No run raises the left-out family's exact entropy: the changes run from -0.01 "
         "to -0.00 nats; the book's default, prompt, lr 0.0005, changes it by -0.01."
     )
+    assert verdicts.transfer_verdict(_gains([-0.27, -0.15]), "prompt, lr 0.0005") == (
+        "No run raises the left-out family's exact entropy: the changes run from -0.27 "
+        "to -0.15 nats; the book's default, prompt, lr 0.0005, loses the least."
+    )
     assert verdicts.transfer_verdict(_gains([0.2]), "other").startswith("The one run")
     assert "is not among these runs" in verdicts.transfer_verdict(
         _gains([0.2]), "other"
