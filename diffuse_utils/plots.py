@@ -22,6 +22,20 @@ def use_book_style() -> None:
     sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
 
 
+COLUMN_INCHES = 7.5  # the text column's width: a figure this wide is drawn at full size
+
+
+def panels(n: int = 2, height: float = 3.4):
+    """``(figure, axes)``: ``n`` panels in a row (at most two) across the text column,
+    for a figure whose panels other functions here draw with ``ax=``.
+    Example: ``figure, (left, right) = panels(2)``."""
+    if n not in (1, 2):
+        raise ValueError(f"panels(n) draws one or two panels a row; got n={n}")
+    width = COLUMN_INCHES if n == 2 else 6.5
+    figure, axes = plt.subplots(1, n, figsize=(width, height))
+    return figure, axes
+
+
 def distribution_bars(
     distributions: dict[str, pd.Series],
     top: int | None = None,
@@ -211,7 +225,7 @@ def curve_grid(
     Example: ``curve_grid({"lr 5e-4": frame}, "update", ["L", "KL"])``, 2 panels.
     """
     rows = -(-len(ys) // columns)
-    width = 7.5 if columns > 1 else 6.5
+    width = COLUMN_INCHES if columns > 1 else 6.5
     fig, axes = plt.subplots(
         rows, columns, figsize=(width, 3.1 * rows + 0.6), squeeze=False
     )

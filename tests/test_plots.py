@@ -77,3 +77,14 @@ def test_scatter_grid_widens_an_axis_whose_values_differ_by_float_noise():
     )  # the last row has no gain: not drawn
     fig = plots.scatter_grid(frame, {"knowledge": "k"}, {"gain": "g"}, "experiment")
     assert fig.axes[0].get_xlim() == pytest.approx((-1, 1))
+
+
+def test_panels_fit_the_column_two_at_most():
+    figure, (left, right) = plots.panels(2)
+    assert figure.get_size_inches()[0] == plots.COLUMN_INCHES and len(figure.axes) == 2
+    plots.lines(pd.DataFrame({"x": [0, 1], "y": [1, 2]}), "x", ["y"], ax=left)
+    assert np.allclose(left.lines[0].get_ydata(), [1, 2]) and not right.lines
+    single, ax = plots.panels(1)
+    assert single.get_size_inches()[0] <= plots.COLUMN_INCHES and len(single.axes) == 1
+    with pytest.raises(ValueError, match="one or two panels a row; got n=3"):
+        plots.panels(3)
