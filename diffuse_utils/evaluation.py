@@ -44,42 +44,18 @@ def evaluate_family(
     sub-tasks, the exact ``exact_entropy``, ``exact_kl`` (uniform ``p*`` vs the model's
     distribution renormalized over targets) and ``valid_mass``. Generations are cached
     (``artifacts.cached_generations``); batch_size changes the speed only."""
-    settings = sample_settings(settings, **overrides)
-    prompts = held_out_prompts(family)
-    scores = {
-        task.name: score_prompts(model, tokenizer, held_out_task(task))
-        for task in family.subtasks
-        if task.metadata.get("enumerable")
-    }
-    drawn, seconds = cached_generations(
-        output_dir,
+    return evaluate_suite(
         model,
         tokenizer,
-        [prompt for _, _, prompt in prompts],
+        [family],
+        label,
+        output_dir,
         n_samples,
         settings,
-        label=label,
         batch_size=batch_size,
         progress=progress,
-    )
-    rows = []
-    for (task, index, prompt), texts, spent in zip(prompts, drawn, seconds):
-        row = {
-            "family": family.name,
-            "subtask": task.name,
-            "prompt": index,
-            **text_figures(texts, family.checker(task.name), task.targets, prompt),
-            "sample_seconds": spent,
-        }
-        if task.name in scores:
-            exact_row = scores[task.name].loc[index]
-            row.update(
-                exact_entropy=exact_row["entropy"],
-                exact_kl=exact_row["kl"],
-                valid_mass=exact_row["valid_mass"],
-            )
-        rows.append(row)
-    return pd.DataFrame(rows)
+        **overrides,
+    ).drop(columns="run")
 
 
 def evaluate_suite(
@@ -95,40 +71,54 @@ def evaluate_suite(
     progress: bool = True,
     **overrides,
 ) -> pd.DataFrame:
-    """:func:`evaluate_family` for each family, stacked, with a ``run`` column set to
-    ``label``. The held-out prompts of every family are drawn together first (rows of
-    several prompts share a batch: fewer, fuller decoding steps), then read per
-    family from the cache."""
+    """:func:`evaluate_family`'s rows for each family, stacked, with a ``run`` column
+    set to ``label``. The held-out prompts of every family are drawn in one sampler call
+    (rows of several prompts share a batch: fewer, fuller decoding steps)."""
     settings = sample_settings(settings, **overrides)
-    every_prompt = [p for family in families for _, _, p in held_out_prompts(family)]
-    cached_generations(
+    prompts = [held_out_prompts(family) for family in families]
+    drawn, seconds = cached_generations(
         output_dir,
         model,
         tokenizer,
-        every_prompt,
+        [prompt for family in prompts for _, _, prompt in family],
         n_samples,
         settings,
         label=label,
         batch_size=batch_size,
         progress=progress,
     )
-    return pd.concat(
-        [
-            evaluate_family(
-                model,
-                tokenizer,
-                family,
-                label,
-                output_dir,
-                n_samples,
-                settings,
-                batch_size=batch_size,
-                progress=False,
-            )
-            for family in families
-        ],
-        ignore_index=True,
-    ).assign(run=label)
+    texts, spent = iter(drawn), iter(seconds)
+    rows = []
+    for family, family_prompts in zip(families, prompts):
+        scores = {
+            task.name: score_prompts(model, tokenizer, held_out_task(task))
+            for task in family.subtasks
+            if task.metadata.get("enumerable")
+        }
+        for where in family_prompts:
+            rows.append(_prompt_row(family, where, next(texts), next(spent), scores))
+    return pd.DataFrame(rows).assign(run=label)
+
+
+def _prompt_row(family, where, texts, seconds, scores) -> dict:
+    """The row of one held-out prompt (``where``: its ``(sub-task, index, prompt)``;
+    ``scores``: the exact scores of the family's enumerable sub-tasks, by name)."""
+    task, index, prompt = where
+    row = {
+        "family": family.name,
+        "subtask": task.name,
+        "prompt": index,
+        **text_figures(texts, family.checker(task.name), task.targets, prompt),
+        "sample_seconds": seconds,
+    }
+    if task.name in scores:
+        exact = scores[task.name].loc[index]
+        row.update(
+            exact_entropy=exact["entropy"],
+            exact_kl=exact["kl"],
+            valid_mass=exact["valid_mass"],
+        )
+    return row
 
 
 def held_out_prompts(family: TaskFamily) -> list[tuple]:
