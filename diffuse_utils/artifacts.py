@@ -116,14 +116,10 @@ def cached_tune(
     start_from = adapter_fingerprint(model)
     folder = _adapter_folder(output_dir, model, tasks, settings, start_from)
     if _saved_with(folder, monitor):
-        history = pd.read_csv(folder / "history.csv", float_precision="round_trip")
-        history.attrs["tune_seconds"] = json.loads(
-            (folder / "config.json").read_text()
-        ).get("tune_seconds")
         if isinstance(model, PeftModel):
             # the saved adapter already includes the one it started from
             model = model.unload()
-        return load_adapter(model, folder), history
+        return load_adapter(model, folder), _read_history(folder)
     start = time.perf_counter()
     passed = set()
 
@@ -172,6 +168,15 @@ def _saved_with(folder: Path, monitor) -> bool:
     return monitor is None or saved == json.loads(
         json.dumps(monitor.key(), default=str)
     )
+
+
+def _read_history(folder: Path) -> pd.DataFrame:
+    """A saved run's history, its floats exactly as written, with ``tune_seconds``."""
+    history = pd.read_csv(folder / "history.csv", float_precision="round_trip")
+    history.attrs["tune_seconds"] = json.loads(
+        (folder / "config.json").read_text()
+    ).get("tune_seconds")
+    return history
 
 
 def _adapter_folder(output_dir, model, tasks, settings, start_from: str) -> Path:
@@ -354,6 +359,4 @@ def saved_history(output_dir, model, tasks, settings=None, **overrides):
     folder = _adapter_folder(
         output_dir, model, tasks, settings, adapter_fingerprint(model)
     )
-    if not (folder / "adapter_model.safetensors").exists():
-        return None
-    return pd.read_csv(folder / "history.csv")
+    return _read_history(folder) if _saved_with(folder, None) else None

@@ -23,6 +23,7 @@ def use_book_style() -> None:
 
 
 COLUMN_INCHES = 7.5  # the text column's width: a figure this wide is drawn at full size
+PANEL_INCHES = 6.5  # one panel alone, a little narrower than the column
 
 
 def panels(n: int = 2, height: float = 3.4):
@@ -31,7 +32,7 @@ def panels(n: int = 2, height: float = 3.4):
     Example: ``figure, (left, right) = panels(2)``."""
     if n not in (1, 2):
         raise ValueError(f"panels(n) draws one or two panels a row; got n={n}")
-    width = COLUMN_INCHES if n == 2 else 6.5
+    width = COLUMN_INCHES if n == 2 else PANEL_INCHES
     figure, axes = plt.subplots(1, n, figsize=(width, height))
     return figure, axes
 
@@ -225,7 +226,7 @@ def curve_grid(
     Example: ``curve_grid({"lr 5e-4": frame}, "update", ["L", "KL"])``, 2 panels.
     """
     rows = -(-len(ys) // columns)
-    width = COLUMN_INCHES if columns > 1 else 6.5
+    width = COLUMN_INCHES if columns > 1 else PANEL_INCHES
     fig, axes = plt.subplots(
         rows, columns, figsize=(width, 3.1 * rows + 0.6), squeeze=False
     )
@@ -305,18 +306,12 @@ def held_out_curves(
     the list, ``L / H(p*)`` (right; training moves right). ``curves``: label -> a
     ``remedies.run_curve`` frame, drawn in colour; ``others`` (e.g. chapter 7's runs)
     in thin grey lines."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(7.2, 3.4))
-    for label, curve in (others or {}).items():
-        for ax, (x, y) in (
-            (left, ("update", "share_ratio")),
-            (right, ("L / H", "memorization")),
-        ):
+    figure, (left, right) = panels(2)
+    drawn = ((left, "update", "share_ratio"), (right, "L / H", "memorization"))
+    for ax, x, y in drawn:
+        for label, curve in (others or {}).items():
             ax.plot(curve[x], curve[y], color="0.7", linewidth=0.8, label="_" + label)
-    for label, curve in curves.items():
-        for ax, (x, y) in (
-            (left, ("update", "share_ratio")),
-            (right, ("L / H", "memorization")),
-        ):
+        for label, curve in curves.items():
             ax.plot(curve[x], curve[y], marker=".", label=label)
     if others:
         left.plot([], [], color="0.7", linewidth=0.8, label="chapter 7's runs")
