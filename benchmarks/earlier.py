@@ -21,7 +21,8 @@ from transformers.cache_utils import DynamicLayer
 from diffuse_utils.decoding import warp_logits, warped_logprobs
 from diffuse_utils.encoding import encode_prompt
 from diffuse_utils.kvcache import prompt_length, rows_of
-from diffuse_utils.sampling import _decode, _stop_tokens, sample_uniforms
+from diffuse_utils.decoding import decode_answer, halting_ids
+from diffuse_utils.sampling import sample_uniforms
 from diffuse_utils.scoring import prompt_state
 from diffuse_utils.tuning import distribution_matching_loss
 
@@ -206,12 +207,12 @@ def earlier_sample(model, tokenizer, prompt: str, n: int = 1000, temperature: fl
     """``diffuse_utils.sample`` as it was before issue 22 (one prompt, no response prefix): same
     per-sample uniforms, so the same seed draws the same texts up to float rounding in the draw."""
     device = model.get_input_embeddings().weight.device
-    ends, stop_ids = _stop_tokens(tokenizer, device)
+    ends, stop_ids = halting_ids(tokenizer, device)
     last, kv = prompt_state(model, encode_prompt(tokenizer, prompt))
     uniforms, texts = sample_uniforms(seed, n, max_new_tokens), []
     for start in range(0, n, batch_size):
         count = min(batch_size, n - start)
         rows = _earlier_generate_batch(model, kv, count, last, stop_ids, max_new_tokens, (temperature, top_p, min_p),
                                        uniforms[start:start + count])
-        texts += [_decode(tokenizer, row, ends) for row in rows]
+        texts += [decode_answer(tokenizer, row, ends) for row in rows]
     return texts

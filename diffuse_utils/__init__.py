@@ -4,6 +4,7 @@ Language Models".
 Modules, one concern each:
 
 - loading and tasks: ``models`` (loading), ``tasks`` (prompt + targets + weights),
+  ``task_checks`` (what makes a task file valid), ``prompts`` (the paper's prompts),
   ``data`` (natural distributions: SSA names), ``suite`` (the six task families of
   Section 5);
 - scoring: ``encoding`` (chat templates, prefix-free targets), ``tries`` (targets as
@@ -11,7 +12,8 @@ Modules, one concern each:
   prefix run once), ``scoring`` (exact target log-probs), ``token_targets`` (the
   per-token form of the loss);
 - sampling: ``decoding`` (``SampleSettings``, answer lengths, temperature/top-p/min-p),
-  ``kvcache`` (the sampler's preallocated cache), ``sampling``;
+  ``kvcache`` (the sampler's preallocated cache), ``sampling``, ``greedy`` (greedy
+  answers to many prompts, batched);
 - reading answers: ``answers`` (braces, canonical forms, valid answers, the diversity
   figures), ``metrics``;
 - tuning: ``schedule`` (``TuneSettings``, the order of updates), ``tuning`` (loss,
@@ -20,14 +22,15 @@ Modules, one concern each:
   each profile), ``diagnostics`` (exact L = H + KL - log M, memorization),
   ``fidelity`` (the book's settings beside the paper's and the release's);
 - experiments: ``artifacts`` (adapters, generations and measurements cached by their
-  settings), ``evaluation`` (held-out evaluation, leave-one-out), ``baselines``
-  (decoding knobs, Verbalized Sampling), ``string_seed`` (String Seed of Thought),
-  ``utility`` (greedy QA, an exact knowledge probe, perplexity), ``ablation`` (chapter
-  7: doses, threshold crossings, the defaults rule), ``ablation_runs`` (chapter 7's
-  BABYNAMES and six-task runs, measured), ``verdicts`` (chapter 7's computed
-  sentences), ``format_probes`` (ending the turn:
-  format against substance), ``biographies`` (Section 6) and ``places`` (offline
-  geocoding, world outline);
+  settings), ``cache_keys`` (what names a cached result; whole-or-nothing writes),
+  ``evaluation`` (held-out evaluation, leave-one-out), ``baselines`` (the methods
+  compared with tuning), ``verbalized`` (Verbalized Sampling), ``string_seed`` (String
+  Seed of Thought), ``utility`` (greedy QA, an exact knowledge probe, perplexity),
+  ``ablation`` (chapter 7: doses, threshold crossings, the defaults rule),
+  ``ablation_runs`` (chapter 7's BABYNAMES and six-task runs, measured), ``verdicts``
+  (chapter 7's computed sentences), ``format_probes`` (ending the turn: format against
+  substance), ``biographies`` (Section 6) and ``places`` (offline geocoding, world
+  outline);
 - beyond the paper (chapter 8): ``remedies`` (other uses of the BABYNAMES data: fresh
   lists from ``p*``, list sizes, a validation stop, checkpointed runs) and ``unseen``
   (the mass on names never tuned on, exact and sampled, and the verdict);

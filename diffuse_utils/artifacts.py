@@ -20,9 +20,7 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -31,55 +29,19 @@ import pandas as pd
 from peft import PeftModel
 
 from .adapters import load_adapter, save_adapter
+
+# the keys are re-exported: artifacts.config_key, artifacts.model_id, ...
+from .cache_keys import (  # noqa: F401
+    adapter_fingerprint,
+    config_key,
+    model_id,
+    publish,
+    write_result,
+)
 from .decoding import SampleSettings, sample_settings
 from .sampling import DECODING, sample_prompts
 from .schedule import tune_settings
 from .tuning import tune
-
-
-def config_key(**config) -> str:
-    """12 hex digits identifying ``config`` (JSON-serializable values; order of keys
-    ignored)."""
-    text = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def model_id(model) -> str:
-    """The name or path a model was loaded from (for cache keys)."""
-    config = getattr(model, "config", None)
-    return getattr(config, "_name_or_path", type(model).__name__)
-
-
-def adapter_fingerprint(model) -> str:
-    """``'base'`` for a plain model; for a PEFT model, 12 hex digits of a hash of its
-    adapter weights. Cache keys of generations include it, so a changed adapter is never
-    served the generations of an old one. A plain model that still holds LoRA layers
-    (PEFT puts an adapter *inside* the model it was loaded on) is refused: it would be
-    cached as the base model."""
-    from peft import get_peft_model_state_dict
-
-    if not isinstance(model, PeftModel):
-        # absent on stand-ins that only carry a name
-        parameters = getattr(model, "named_parameters", None)
-        if parameters is not None and any("lora_" in name for name, _ in parameters()):
-            raise ValueError(
-                "this model holds LoRA layers but is not a PeftModel: PEFT put an "
-                "adapter inside it, so as 'the base model' it would run the adapter. "
-                "Use the PeftModel, or take the base model back with `model = "
-                "peft_model.unload()` before using it as the base."
-            )
-        return "base"
-    digest = hashlib.sha256()
-    for name, tensor in sorted(get_peft_model_state_dict(model).items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().float().cpu().numpy().tobytes())
-    return digest.hexdigest()[:12]
-
-
-def _publish(partial: Path, final: Path) -> None:
-    if final.exists():
-        shutil.rmtree(final)
-    partial.rename(final)
 
 
 def cached_tune(
@@ -212,7 +174,7 @@ def _save_tuned(
             default=str,
         )
     )
-    _publish(partial, folder)
+    publish(partial, folder)
 
 
 def cached_generations(
@@ -267,7 +229,7 @@ def cached_generations(
         for k, texts in zip(missing, drawn):
             found[k] = (texts, seconds * counts[k] / total)
             path = folder / f"{label}-{config_key(**keys[k])}-n{len(texts)}.json"
-            _write_result(path, {**keys[k], "n": len(texts)}, texts, found[k][1])
+            write_result(path, {**keys[k], "n": len(texts)}, texts, found[k][1])
     return [texts for texts, _ in found], [seconds for _, seconds in found]
 
 
@@ -320,34 +282,8 @@ def cached_measure(output_dir, model, name: str, compute, **key):
     if not path.exists():
         start = time.perf_counter()
         result = compute()
-        _write_result(path, config, result, time.perf_counter() - start)
+        write_result(path, config, result, time.perf_counter() - start)
     return json.loads(path.read_text(encoding="utf-8"))["result"]
-
-
-def _json_value(value):
-    """NumPy scalars as the Python numbers they hold; anything else JSON cannot write as
-    its text."""
-    return (
-        value.item()
-        if hasattr(value, "item") and getattr(value, "ndim", None) == 0
-        else str(value)
-    )
-
-
-def _write_result(path: Path, config: dict, result, seconds: float) -> None:
-    """Write ``{config, result, seconds}`` to ``path`` through a ``.partial`` file (an
-    interrupted run leaves nothing half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_text(
-        json.dumps(
-            {"config": config, "result": result, "seconds": seconds},
-            ensure_ascii=False,
-            default=_json_value,
-        ),
-        encoding="utf-8",
-    )
-    partial.rename(path)
 
 
 def saved_history(output_dir, model, tasks, settings=None, **overrides):

@@ -19,7 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -35,6 +34,15 @@ from .string_seed import SEEDED_ANSWER_TOKENS, seed_prompt, seeded_figures
 from .tasks import Task
 from .tries import TOKENS_PER_PASS
 
+# Verbalized Sampling's pieces are re-exported: baselines.parse_verbalized, ...
+from .verbalized import (  # noqa: F401
+    VERBALIZED_ANSWER_TOKENS,
+    draw_from_lists,
+    parse_verbalized,
+    verbalized_distribution,
+    verbalized_prompt,
+)
+
 # Decoding settings compared in chapter 6 (name -> SampleSettings fields).
 DECODING_METHODS = {
     "temperature 1": {"temperature": 1.0},
@@ -43,8 +51,6 @@ DECODING_METHODS = {
     "top-p 0.9, temperature 1.5": {"temperature": 1.5, "top_p": 0.9},
     "min-p 0.1, temperature 2": {"temperature": 2.0, "min_p": 0.1},
 }
-# cut-off for a Verbalized Sampling list: k lines of "{answer}: probability"
-VERBALIZED_ANSWER_TOKENS = 96
 
 
 def decoding_settings(method: str) -> dict:
@@ -127,72 +133,6 @@ class Method:
         if self.kind == "seeded":
             return seed_prompt(probe.prompt, _options(probe), self.seed_length)
         return probe.prompt
-
-
-VERBALIZED_INSTRUCTION = (
-    "\n\nDo not answer just once. Instead, list {k} different possible answers, each "
-    "with the probability that you would pick it, one per line, in this form:\n"
-    "{{answer}}: probability"
-)
-_LINE = re.compile(r"\{([^{}]+)\}\s*[:=\-]?\s*\(?\s*([0-9]*\.?[0-9]+)\s*(%?)")
-
-
-def verbalized_prompt(prompt: str, k: int = 5) -> str:
-    """The task prompt with the Verbalized Sampling instruction appended (``k``
-    candidates)."""
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    return prompt + VERBALIZED_INSTRUCTION.format(k=k)
-
-
-def parse_verbalized(text: str) -> dict[str, float] | None:
-    """Candidates and their probabilities, normalized to sum to 1; ``None`` if no line
-    parses.
-
-    Accepts ``{x}: 0.2``, ``{x} - 20%``, ``{x} (0.2)``. A candidate listed twice keeps
-    the sum. Probabilities that are all zero become uniform over the candidates.
-    """
-    weights: dict[str, float] = {}
-    for answer, number, percent in _LINE.findall(text):
-        value = float(number) / (100 if percent else 1)
-        weights[answer.strip()] = weights.get(answer.strip(), 0.0) + value
-    if not weights:
-        return None
-    total = sum(weights.values())
-    return {
-        a: (w / total if total > 0 else 1 / len(weights)) for a, w in weights.items()
-    }
-
-
-def draw_from_lists(texts: list[str], seed: int = 0) -> list[str | None]:
-    """One answer per generated list, drawn from the list's own probabilities (``None``:
-    no list)."""
-    rng = np.random.default_rng(seed)
-    answers = []
-    for text in texts:
-        candidates = parse_verbalized(text)
-        if candidates is None:
-            answers.append(None)
-            continue
-        names = list(candidates)
-        answers.append(
-            names[rng.choice(len(names), p=np.array([candidates[n] for n in names]))]
-        )
-    return answers
-
-
-def verbalized_distribution(texts: list[str], canonical) -> dict[str, float]:
-    """The distribution Verbalized Sampling draws from, given these lists: the mean over
-    lists of each list's probabilities, on valid answers only (``canonical(answer)`` ->
-    valid form or None). A list that does not parse contributes its whole mass to
-    "invalid" (missing from the result)."""
-    mass: dict[str, float] = {}
-    for text in texts:
-        for answer, p in (parse_verbalized(text) or {}).items():
-            valid = canonical(answer)
-            if valid is not None:
-                mass[valid] = mass.get(valid, 0.0) + p / len(texts)
-    return mass
 
 
 @dataclass

@@ -22,6 +22,8 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
+from .encoding import end_of_turn_ids, tokens_containing
+
 # a braced short answer ({7}, {Olivia}): about 5 tokens, room to spare
 SHORT_ANSWER_TOKENS = 16
 # a few sentences: greedy answers to open instructions (utility probes)
@@ -170,3 +172,31 @@ def warped_logprobs(
         .log_softmax(-1)
         .reshape(logits.shape)
     )
+
+
+def answer_ends(tokenizer) -> set[int]:
+    """The ids that end an answer: the chat template's end of turn and the
+    end-of-sequence token."""
+    return set(end_of_turn_ids(tokenizer)) | ({tokenizer.eos_token_id} - {None})
+
+
+def halting_ids(
+    tokenizer, device, stop: str | None = None
+) -> tuple[set[int], torch.Tensor]:
+    """The ids that end an answer (end of turn, end of sequence) as a set, and as a
+    tensor on ``device`` with, given the stop text ``stop``, every token whose text
+    contains it."""
+    ends = answer_ends(tokenizer)
+    halt = ends | (tokens_containing(tokenizer, stop) if stop else set())
+    return ends, torch.tensor(sorted(halt), device=device)
+
+
+def decode_answer(
+    tokenizer, token_ids: list[int], end_ids: set[int], stop: str | None = None
+) -> str:
+    """Text up to the first answer-ending id, and before the first stop text ``stop``.
+    Other special tokens stay visible (e.g. ``<|endoftext|>``): hiding them would make
+    ``{1}<|endoftext|>`` look like ``{1}``."""
+    cut = next((i for i, t in enumerate(token_ids) if t in end_ids), len(token_ids))
+    text = tokenizer.decode(token_ids[:cut], skip_special_tokens=False)
+    return text.split(stop, 1)[0] if stop else text

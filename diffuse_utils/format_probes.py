@@ -37,8 +37,8 @@ import pandas as pd
 import torch
 
 from .biographies import attribute_summary, parse_biographies
+from .decoding import answer_ends
 from .encoding import encode_prompt, vocabulary_texts
-from .sampling import answer_ends
 from .scoring import prompt_state
 
 

@@ -26,15 +26,13 @@ from .decoding import (  # noqa: F401
     LONG_ANSWER_TOKENS,
     SHORT_ANSWER_TOKENS,
     SampleSettings,
+    answer_ends,
+    decode_answer,
+    halting_ids,
     sample_settings,
     warp_logits,
 )
-from .encoding import (
-    encode_prompt,
-    end_of_turn_ids,
-    tokens_containing,
-    vocabulary_texts,
-)
+from .encoding import encode_prompt, vocabulary_texts
 from .kvcache import leave_batch, mixes_prompts, preallocated_cache, prompt_length
 from .scoring import prompt_state
 
@@ -183,34 +181,6 @@ def _generate_batch(
     return rows
 
 
-def answer_ends(tokenizer) -> set[int]:
-    """The ids that end an answer: the chat template's end of turn and the
-    end-of-sequence token."""
-    return set(end_of_turn_ids(tokenizer)) | ({tokenizer.eos_token_id} - {None})
-
-
-def _halt_ids(
-    tokenizer, device, stop: str | None = None
-) -> tuple[set[int], torch.Tensor]:
-    """The ids that end an answer (end of turn, end of sequence) as a set, and as a
-    tensor on ``device`` with, given the stop text ``stop``, every token whose text
-    contains it."""
-    ends = answer_ends(tokenizer)
-    halt = ends | (tokens_containing(tokenizer, stop) if stop else set())
-    return ends, torch.tensor(sorted(halt), device=device)
-
-
-def _decode(
-    tokenizer, token_ids: list[int], end_ids: set[int], stop: str | None = None
-) -> str:
-    """Text up to the first answer-ending id, and before the first stop text ``stop``.
-    Other special tokens stay visible (e.g. ``<|endoftext|>``): hiding them would make
-    ``{1}<|endoftext|>`` look like ``{1}``."""
-    cut = next((i for i, t in enumerate(token_ids) if t in end_ids), len(token_ids))
-    text = tokenizer.decode(token_ids[:cut], skip_special_tokens=False)
-    return text.split(stop, 1)[0] if stop else text
-
-
 @torch.no_grad()
 def sample(
     model,
@@ -299,7 +269,7 @@ def sample_prompts(
             f"counts and batch_size must be >= 1; got {counts}, {batch_size}."
         )
     device = model.get_input_embeddings().weight.device
-    ends, halt_ids = _halt_ids(tokenizer, device, settings.stop)
+    ends, halt_ids = halting_ids(tokenizer, device, settings.stop)
     hold = _Hold(tokenizer, settings, device) if settings.closing_fields else None
     prefix, completion = settings.response_prefix, settings.completion
     starts = [
@@ -326,77 +296,8 @@ def sample_prompts(
                 hold,
             )
             for (p, _), row in zip(batch, rows):
-                texts[p].append(prefix + _decode(tokenizer, row, ends, settings.stop))
+                texts[p].append(
+                    prefix + decode_answer(tokenizer, row, ends, settings.stop)
+                )
             bar.update(len(batch))
-    return texts
-
-
-@torch.no_grad()
-def greedy_completions(
-    model,
-    tokenizer,
-    prompts: list[str],
-    max_new_tokens: int = SHORT_ANSWER_TOKENS,
-    batch_size: int = 32,
-    progress: bool = False,
-) -> list[str]:
-    """The greedy answer to each of ``prompts`` (chat-formatted), ``batch_size`` prompts
-    decoded together.
-
-    Prompts of different lengths are left-padded and masked, so each row sees only its
-    own prompt; the answers are those of ``sample(..., n=1, temperature=0)`` one prompt
-    at a time (up to float rounding), at a fraction of the cost: a batch of one keeps a
-    CPU mostly idle.
-    """
-    if batch_size < 1 or max_new_tokens < 1:
-        raise ValueError(
-            f"batch_size and max_new_tokens must be >= 1; got {batch_size}, "
-            f"{max_new_tokens}."
-        )
-    device = model.get_input_embeddings().weight.device
-    ends, halt_ids = _halt_ids(tokenizer, device)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(ends)
-    encoded = [encode_prompt(tokenizer, prompt) for prompt in prompts]
-    texts = []
-    for start in tqdm(
-        range(0, len(encoded), batch_size),
-        desc="greedy",
-        unit="batch",
-        disable=not progress,
-    ):
-        chunk = encoded[start : start + batch_size]
-        width = max(map(len, chunk))
-        inputs = torch.tensor(
-            [[pad] * (width - len(ids)) + ids for ids in chunk], device=device
-        )
-        mask = torch.tensor(
-            [[0] * (width - len(ids)) + [1] * len(ids) for ids in chunk], device=device
-        )
-        rows, done, cache = (
-            [[] for _ in chunk],
-            torch.zeros(len(chunk), dtype=torch.bool, device=device),
-            None,
-        )
-        for _ in range(max_new_tokens):
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -inputs.shape[1] :]
-            output = model(
-                input_ids=inputs,
-                attention_mask=mask,
-                position_ids=positions,
-                past_key_values=cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            cache, chosen = output.past_key_values, output.logits[:, -1].argmax(-1)
-            for row, token, finished in zip(rows, chosen.tolist(), done.tolist()):
-                if not finished:
-                    row.append(token)
-            done |= torch.isin(chosen, halt_ids)
-            if done.all():
-                break
-            inputs, mask = (
-                chosen[:, None],
-                torch.cat([mask, mask.new_ones(len(chunk), 1)], dim=1),
-            )
-        texts += [_decode(tokenizer, row, ends) for row in rows]
     return texts

@@ -34,9 +34,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .answers import normalize_answer
+from .decoding import LONG_ANSWER_TOKENS, SHORT_ANSWER_TOKENS
 from .encoding import encode_task
+from .greedy import greedy_completions
 from .packing import packed_logprobs
-from .sampling import LONG_ANSWER_TOKENS, SHORT_ANSWER_TOKENS, greedy_completions
 from .suite import load_family
 from .tasks import Task
 from .tries import TOKENS_PER_PASS, Query
@@ -128,7 +129,7 @@ def qa_accuracy(
     """Greedy answers to :data:`QA_TEMPLATE`; ``exact``: the answer is the capital
     (case, spacing and end punctuation ignored); ``named``: the capital appears in the
     answer. ``answers`` lists them. ``batch_size`` questions are answered together
-    (:func:`~diffuse_utils.sampling.greedy_completions`)."""
+    (:func:`~diffuse_utils.greedy.greedy_completions`)."""
     answers = greedy_completions(
         model,
         tokenizer,

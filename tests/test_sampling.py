@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from diffuse_utils import sample
+from diffuse_utils.decoding import decode_answer, halting_ids
 from diffuse_utils.answers import parse_braces
 from diffuse_utils.sampling import warp_logits
 
@@ -67,11 +68,10 @@ def test_bad_arguments(tiny_model, tokenizer):
 
 
 def test_decode_cuts_at_stop_and_keeps_other_special_tokens(tokenizer):
-    from diffuse_utils.sampling import _decode
     brace_one = tokenizer("{1}", add_special_tokens=False)["input_ids"]
     end_of_text = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-    assert _decode(tokenizer, brace_one + [2, 5, 6], {2}) == "{1}"
-    assert _decode(tokenizer, brace_one + [end_of_text], {2}) == "{1}<|endoftext|>"
+    assert decode_answer(tokenizer, brace_one + [2, 5, 6], {2}) == "{1}"
+    assert decode_answer(tokenizer, brace_one + [end_of_text], {2}) == "{1}<|endoftext|>"
 
 
 def test_braced_spans_lists_every_brace():
@@ -192,11 +192,11 @@ def test_a_sliding_window_model_samples_one_prompt_per_batch(tokenizer, monkeypa
             logits = model(input_ids=torch.tensor([ids])).logits[0, -1]
             torch.testing.assert_close(seen[step].log_softmax(-1), logits.log_softmax(-1), rtol=1e-4, atol=1e-4)
             ids.append(int(logits.argmax()))
-    assert greedy == sampling._decode(tokenizer, ids[len(prompt):], sampling._halt_ids(tokenizer, "cpu")[0])
+    assert greedy == decode_answer(tokenizer, ids[len(prompt):], halting_ids(tokenizer, "cpu")[0])
 
 
 def test_greedy_completions_match_one_prompt_at_a_time(tiny_model, tokenizer):
-    from diffuse_utils.sampling import greedy_completions
+    from diffuse_utils.greedy import greedy_completions
     prompts = ["Pick.", "Pick a number, any number at all, between one and ten.", "Say hi."]  # different lengths
     alone = [sample(tiny_model, tokenizer, p, n=1, temperature=0, max_new_tokens=6, progress=False)[0]
              for p in prompts]
