@@ -10,6 +10,12 @@ may override fields of it by name (its papermill parameters). A profile may also
 path of a YAML file of your own, with the same entries, that ``extends`` one of the
 book's.
 
+A profile also names the chapters' own parameters it changes (sample counts, the model,
+the device): :func:`apply` sets them in a notebook, except where the reader or
+papermill gave a value. ``profile = "auto"`` (:func:`resolve`) is ``default`` on a
+machine without a CUDA GPU, and on one the largest profile with an ``auto`` entry that
+its memory holds.
+
 Example::
 
     run("six_tasks")  # TuneSettings(update_per='prompt', passes=8, lr=0.0005, ...)
@@ -17,6 +23,9 @@ Example::
         "six_tasks", "gpu", lr=None
     )  # the release's settings; None leaves a field to the profile
     entry("babynames", "ci")["monitor"]  # {'diagnose_every': 5, 'n_questions': 4, ...}
+    resolve("auto")  # ('default', 'no CUDA GPU') on a CPU
+    chapter_settings("04_leave_one_out", "full")["n_samples"]  # 100
+    profile = apply(globals(), "04_leave_one_out", "auto")  # in a notebook
 """
 
 from __future__ import annotations
@@ -89,3 +98,61 @@ def run(name: str, profile: str = "default", **overrides) -> TuneSettings:
         )
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return tune_settings(**settings)
+
+
+def chapter_settings(chapter: str, profile: str = "default") -> dict:
+    """The parameters ``profile`` gives notebook ``chapter`` (its file name without
+    ``.ipynb``): the profile's ``all`` entry, then the chapter's own."""
+    chapters = profile_entries(profile).get("chapters") or {}
+    return {**(chapters.get("all") or {}), **(chapters.get(chapter) or {})}
+
+
+def _auto_profiles() -> list[tuple[float, str]]:
+    """``(min_gib, name)`` of the book's profiles that ``"auto"`` may pick, largest
+    first (a profile's own ``auto`` entry: not inherited)."""
+    book = _book_profiles()
+    return sorted(
+        ((own["auto"]["min_gib"], name) for name, own in book.items() if "auto" in own),
+        reverse=True,
+    )
+
+
+def resolve(profile: str = "auto", gpu_gib: float | None = None) -> tuple[str, str]:
+    """``(profile, why)``: ``profile`` itself unless it is ``"auto"``, which is
+    ``default`` without a CUDA GPU and otherwise the largest profile whose ``auto``
+    entry's ``min_gib`` the GPU's memory holds. ``gpu_gib``: the GPU's memory in GiB
+    (default: CUDA device 0's, ``None`` without CUDA)."""
+    if profile != "auto":
+        profile_entries(profile)  # an unknown profile fails here, with the known ones
+        return profile, "named"
+    if gpu_gib is None:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu_gib = torch.cuda.get_device_properties(0).total_memory / 2**30
+    if gpu_gib is None:
+        return "default", "auto: no CUDA GPU"
+    name = next(name for min_gib, name in _auto_profiles() if gpu_gib >= min_gib)
+    return name, f"auto: a CUDA GPU with {gpu_gib:.1f} GiB"
+
+
+def apply(namespace: dict, chapter: str, profile: str = "auto", **resolve_kw) -> str:
+    """Set in ``namespace`` (a notebook's ``globals()``) the parameters the chosen
+    profile gives ``chapter``, where each still holds its default profile's value (one
+    the reader or papermill changed is kept); print what was chosen and changed, and
+    return the profile's name for the shared runs (``profiles.run(name, profile)``).
+    ``resolve_kw``: passed to :func:`resolve`."""
+    name, why = resolve(profile, **resolve_kw)
+    defaults, chosen = (
+        chapter_settings(chapter, "default"),
+        chapter_settings(chapter, name),
+    )
+    changed = []
+    for key, value in chosen.items():
+        if key not in namespace or key not in defaults:
+            continue  # `all` names parameters this chapter may not have
+        if namespace[key] == defaults[key] and value != defaults[key]:
+            namespace[key] = value
+            changed.append(f"{key} {defaults[key]!r} -> {value!r}")
+    print(f"profile {name} ({why})" + (": " + "; ".join(changed) if changed else ""))
+    return name
