@@ -31,6 +31,9 @@ Modules, one concern each:
   (chapter 7's computed sentences), ``format_probes`` (ending the turn: format against
   substance), ``biographies`` (Section 6) and ``places`` (offline geocoding, world
   outline);
+- chapters 1 and 2: ``bias`` (a model's bias, exact and sampled: cached draws, the
+  agreement band, the temperature sweep, Table 1's baseline rows) and
+  ``kl_equivalence`` (the loss as KL + H, checked: a token tree, the per-token form);
 - beyond the paper (chapter 8): ``remedies`` (other uses of the BABYNAMES data: fresh
   lists from ``p*``, list sizes, a validation stop, checkpointed runs) and ``unseen``
   (the mass on names never tuned on, exact and sampled, and the verdict);
