@@ -20,20 +20,23 @@ Modules, one concern each:
   each profile), ``diagnostics`` (exact L = H + KL - log M, memorization),
   ``fidelity`` (the book's settings beside the paper's and the release's);
 - experiments: ``artifacts`` (adapters, generations and measurements cached by their
-  settings), ``evaluation`` (held-out evaluation, leave-one-out), ``baselines``
+  settings), ``evaluation`` (held-out evaluation, leave-one-out), ``leave_one_out``
+  (chapter 4's tables: the families, means per task and setting), ``baselines``
   (decoding knobs, Verbalized Sampling), ``string_seed`` (String Seed of Thought),
   ``utility`` (greedy QA, an exact knowledge probe, perplexity), ``ablation`` (chapter
   7: doses, threshold crossings, the defaults rule), ``ablation_runs`` (chapter 7's
   BABYNAMES and six-task runs, measured), ``verdicts`` (chapter 7's computed
   sentences), ``format_probes`` (ending the turn:
-  format against substance), ``biographies`` (Section 6) and ``places`` (offline
+  format against substance), ``biographies`` (Section 6), ``biography_comparison``
+  (chapter 5: models compared by their biographies) and ``places`` (offline
   geocoding, world outline);
 - beyond the paper (chapter 8): ``remedies`` (other uses of the BABYNAMES data: fresh
   lists from ``p*``, list sizes, a validation stop, checkpointed runs) and ``unseen``
   (the mass on names never tuned on, exact and sampled, and the verdict);
 - the book's pages: ``plots``, ``widgets`` (controls over results a chapter has, with
-  static fallbacks), ``report`` (glue, paper tables, the package's code shown on pages),
-  ``tables`` (result tables at the text column's width: labels in words).
+  static fallbacks), ``report`` (glue, paper tables, the package's code shown on
+  pages, timings), ``tables`` (result tables at the text column's width: labels in
+  words).
 
 What the notebooks call is exported here (``du.X``); the rest is reached through its
 module (``from diffuse_utils import biographies``).
