@@ -34,12 +34,16 @@ Modules, one concern each:
 - chapters 1 and 2: ``bias`` (a model's bias, exact and sampled: cached draws, the
   agreement band, the temperature sweep, Table 1's baseline rows) and
   ``kl_equivalence`` (the loss as KL + H, checked: a token tree, the per-token form);
+- chapters 4 and 5: ``leave_one_out`` (chapter 4's tables: the families, means per task
+  and setting, the paper's Tables 5 and 6 beside ours) and ``biography_comparison``
+  (chapter 5: biographies written and cached, diversity at equal size, examples);
 - beyond the paper (chapter 8): ``remedies`` (other uses of the BABYNAMES data: fresh
   lists from ``p*``, list sizes, a validation stop, checkpointed runs) and ``unseen``
   (the mass on names never tuned on, exact and sampled, and the verdict);
 - the book's pages: ``plots``, ``widgets`` (controls over results a chapter has, with
-  static fallbacks), ``report`` (glue, paper tables, the package's code shown on pages),
-  ``tables`` (result tables at the text column's width: labels in words).
+  static fallbacks), ``report`` (glue, paper tables, the package's code shown on
+  pages, timings), ``tables`` (result tables at the text column's width: labels in
+  words).
 
 What the notebooks call is exported here (``du.X``); the rest is reached through its
 module (``from diffuse_utils import biographies``).

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 
 def use_book_style() -> None:
@@ -85,9 +86,10 @@ def lines(
     reference: dict[str, float] | None = None,
     logx: bool = False,
     ax=None,
+    whole_x: bool = False,
 ):
     """One line per column in ``ys`` against ``x``; ``reference`` draws labelled
-    horizontal lines."""
+    horizontal lines; ``whole_x`` ticks whole numbers only (passes, not 1.2)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     for column in ys:
@@ -102,6 +104,8 @@ def lines(
             fontsize=9,
         )
     ax.set(title=title, xlabel=x, xscale="log" if logx else "linear")
+    if whole_x:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.legend()
     ax.figure.tight_layout()
     return ax.figure

@@ -5,6 +5,7 @@ numbers beside them.
 the text come from the computation; outside a book build (Colab) it is a no-op.
 ``show_source`` displays a package function as the package has it (STYLE.md, rule 5).
 ``findings`` fills a chapter's findings template as Markdown, readable without glue.
+``timed`` records a part's wall time for a chapter's "where the time went" table.
 Numbers quoted from the paper live here, once, labelled as quotes.
 """
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 import inspect
 import re
 import textwrap
+import time
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -38,6 +41,24 @@ def glue(name: str, value, display: bool = False) -> None:
         # e.g. on Colab without the book extras: findings() still reads GLUED
         return
     myst_glue(name, value, display=display)
+
+
+@contextmanager
+def timed(timings: dict, key: str):
+    """``timings[key]``: the seconds the block took, wall time (set even if it fails).
+
+    Example::
+
+        timings = {}
+        with timed(timings, "tune ID"):
+            tuned, history = suite_adapter(output_dir, model, tokenizer, suite)
+        timings["tune ID"]  # e.g. 61.2
+    """
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = time.perf_counter() - start
 
 
 def show_source(obj):

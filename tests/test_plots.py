@@ -88,3 +88,15 @@ def test_panels_fit_the_column_two_at_most():
     assert single.get_size_inches()[0] <= plots.COLUMN_INCHES and len(single.axes) == 1
     with pytest.raises(ValueError, match="one or two panels a row; got n=3"):
         plots.panels(3)
+
+
+def test_lines_can_tick_whole_numbers_only():
+    per_pass = pd.DataFrame({"pass": [1, 2], "ratio": [1.5, 1.2]})
+    fractional = plots.lines(per_pass, "pass", ["ratio"]).axes[0]
+    assert any(t % 1 for t in fractional.get_xticks())  # 1.0, 1.2, ... by default
+    whole = plots.lines(per_pass, "pass", ["ratio"], whole_x=True).axes[0]
+    shown = [t for t in whole.get_xticks() if 1 <= t <= 2]
+    assert shown == [1, 2] and not any(t % 1 for t in whole.get_xticks())
+    one_pass = plots.lines(per_pass.head(1), "pass", ["ratio"], whole_x=True).axes[0]
+    low, high = one_pass.get_xlim()
+    assert [t for t in one_pass.get_xticks() if low <= t <= high] == [1]  # not 0.96

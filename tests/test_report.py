@@ -76,3 +76,16 @@ def test_findings_fill_glue_roles_from_what_was_glued_and_keep_other_braces():
     )
     with pytest.raises(KeyError, match="no value glued as 'missing'"):
         report.findings("{glue:text}`missing`")
+
+
+def test_timed_records_the_blocks_seconds_even_when_it_fails(monkeypatch):
+    from diffuse_utils import report
+
+    clock = iter([10.0, 12.5, 20.0, 21.0])
+    monkeypatch.setattr(report.time, "perf_counter", lambda: next(clock))
+    timings = {}
+    with report.timed(timings, "tune ID"):
+        pass
+    with pytest.raises(RuntimeError), report.timed(timings, "evaluate ID"):
+        raise RuntimeError("sampling failed")
+    assert timings == {"tune ID": 2.5, "evaluate ID": 1.0}
