@@ -20,6 +20,8 @@
    in turns in one process, on short answers (RNG) and on long answers of varied length (biographies),
    with the tokens/s bound set by this CPU's matmul throughput at the same batch; and, on chapter 6's
    workload (21 prompts, 25 samples each), one prompt at a time vs batches mixing prompts.
+4. The sampler against llama.cpp (optional: needs llama-cpp-python, see benchmarks/llama_cpp_bench.py):
+   llama.cpp's sequential chat completions, its batch API, and the package, on the same GGUF and prompt.
 """
 import argparse
 import json
@@ -43,11 +45,15 @@ from diffuse_utils.scoring import prompt_state
 from diffuse_utils.tuning import add_lora, distribution_matching_loss
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import llama_cpp_bench  # noqa: E402
 from earlier import (accumulate_task_gradients, batch_logprobs, common_prefix_length, earlier_sample,  # noqa: E402
                      length_order)
 
 HERE = Path(__file__).resolve().parent
-PARTS = ["tuning", "exact", "sampling"]
+PARTS = ["tuning", "exact", "sampling", "llama_cpp"]
+# llama.cpp against the package (benchmarks/llama_cpp_bench.py): RNG answers, as many as it takes
+# llama.cpp's sequential calls about a minute
+LLAMA_CPP_CASE = dict(n=500, batch=100, max_new_tokens=du.SHORT_ANSWER_TOKENS)
 NAIVE, UNFOLDED, SHARED, PACKED = ("naive (paper's release)", "shared prompt (first version)",
                                    "shared prompt + prefix, sorted (second version)", "trie-packed (package)")
 METHODS = (NAIVE, UNFOLDED, SHARED, PACKED)
@@ -330,7 +336,9 @@ def main() -> int:
         kind, *rest = args.one
         result = {"tuning": lambda: measure_tuning(rest[0], rest[1], int(rest[2])),
                   "sampling": lambda: measure_sampling(rest[0], int(rest[1])), "exact": measure_exact_vs_sampled,
-                  "several": measure_several_prompts}[kind]()
+                  "several": measure_several_prompts,
+                  "llama_cpp": lambda: llama_cpp_bench.measure(du.RNG_PROMPT, repeats=int(rest[0]),
+                                                               **LLAMA_CPP_CASE)}[kind]()
         print(json.dumps(result))
         return 0
     results = json.loads(args.output.read_text()) if args.output.exists() and args.parts != PARTS else {}
@@ -356,6 +364,13 @@ def main() -> int:
         print("sampling throughput", flush=True)
         results["sampling"] = [in_subprocess("sampling", case, str(args.repeats)) for case in SAMPLING_CASES]
         results["sampling_several_prompts"] = in_subprocess("several")
+    if "llama_cpp" in args.parts:
+        print("llama.cpp against the package", flush=True)
+        measured = in_subprocess("llama_cpp", str(args.repeats))
+        if "skipped" in measured and "rows" in results.get("llama_cpp", {}):
+            print(f"{measured['skipped']}; kept the earlier measurement")
+        else:
+            results["llama_cpp"] = measured
     save(results, args.output)
     print(f"wrote {args.output}")
     return 0

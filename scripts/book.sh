@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Set up (or reuse) .venv, execute the notebooks with papermill, then build the book into _build/html.
 # Usage: bash scripts/book.sh [PARAMS_FILE [NOTEBOOK ...]]
-#   no PARAMS_FILE: the notebooks' own defaults (the default profile); NOTEBOOKs: only these are
+#   no PARAMS_FILE: params/default.yaml (the notebooks' own defaults, the profile named
+#   "default" rather than left to the notebooks' "auto"); NOTEBOOKs: only these are
 #   executed (the others' executed copies already in _build/executed are built as they are).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-PARAMS=(); [ $# -ge 1 ] && PARAMS=(--params "$1") && shift
+PARAMS=(--params params/default.yaml); [ $# -ge 1 ] && PARAMS=(--params "$1") && shift
 .venv/bin/python scripts/run_notebooks.py "${PARAMS[@]}" --output _build/executed "$@"
 .venv/bin/python scripts/build_book.py --executed _build/executed
