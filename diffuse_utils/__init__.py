@@ -22,6 +22,9 @@ Modules, one concern each:
 - experiments: ``artifacts`` (adapters, generations and measurements cached by their
   settings), ``evaluation`` (held-out evaluation, leave-one-out), ``baselines``
   (decoding knobs, Verbalized Sampling), ``string_seed`` (String Seed of Thought),
+  ``single_task`` (chapter 3: one task tuned, measured against the base model, at each
+  early stop and learning rate), ``range_transfer`` (chapter 3's Figure 2: ranges and
+  prompt formats not tuned on),
   ``utility`` (greedy QA, an exact knowledge probe, perplexity), ``ablation`` (chapter
   7: doses, threshold crossings, the defaults rule), ``ablation_runs`` (chapter 7's
   BABYNAMES and six-task runs, measured), ``verdicts`` (chapter 7's computed
