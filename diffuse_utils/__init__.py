@@ -22,7 +22,9 @@ Modules, one concern each:
 - experiments: ``artifacts`` (adapters, generations and measurements cached by their
   settings), ``evaluation`` (held-out evaluation, leave-one-out), ``baselines``
   (decoding knobs, Verbalized Sampling), ``string_seed`` (String Seed of Thought),
-  ``utility`` (greedy QA, an exact knowledge probe, perplexity), ``ablation`` (chapter
+  ``method_comparison`` (chapter 6: every method on every probe), ``utility`` (greedy
+  QA, an exact knowledge probe, perplexity), ``tuning_costs`` (chapter 6's cost
+  proxies, base model against each adapter), ``ablation`` (chapter
   7: doses, threshold crossings, the defaults rule), ``ablation_runs`` (chapter 7's
   BABYNAMES and six-task runs, measured), ``verdicts`` (chapter 7's computed
   sentences), ``format_probes`` (ending the turn:
@@ -33,7 +35,9 @@ Modules, one concern each:
   (the mass on names never tuned on, exact and sampled, and the verdict);
 - the book's pages: ``plots``, ``widgets`` (controls over results a chapter has, with
   static fallbacks), ``report`` (glue, paper tables, the package's code shown on pages),
-  ``tables`` (result tables at the text column's width: labels in words).
+  ``tables`` (result tables at the text column's width: labels in words),
+  ``benchmark_results`` (the Performance page's tables and sentences, read from
+  ``benchmarks/``).
 
 What the notebooks call is exported here (``du.X``); the rest is reached through its
 module (``from diffuse_utils import biographies``).
