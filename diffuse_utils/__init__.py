@@ -34,12 +34,16 @@ Modules, one concern each:
 - chapters 1 and 2: ``bias`` (a model's bias, exact and sampled: cached draws, the
   agreement band, the temperature sweep, Table 1's baseline rows) and
   ``kl_equivalence`` (the loss as KL + H, checked: a token tree, the per-token form);
-- chapters 4 and 5: ``leave_one_out`` (chapter 4's tables: the families, means per task
-  and setting, the paper's Tables 5 and 6 beside ours) and ``biography_comparison``
-  (chapter 5: biographies written and cached, diversity at equal size, examples);
 - chapter 3: ``single_task`` (one task tuned, measured against the base model, at each
   early stop and learning rate) and ``range_transfer`` (Figure 2: ranges and their
   entropies);
+- chapters 4 and 5: ``leave_one_out`` (chapter 4's tables: the families, means per task
+  and setting, the paper's Tables 5 and 6 beside ours) and ``biography_comparison``
+  (chapter 5: biographies written and cached, diversity at equal size, examples);
+- chapter 6 and the Performance page: ``method_comparison`` (every method on every
+  probe), ``tuning_costs`` (what tuning costs: the exact probes before and after) and
+  ``benchmark_results`` (the Performance page's tables and sentences, read from the
+  benchmarks' JSON);
 - beyond the paper (chapter 8): ``remedies`` (other uses of the BABYNAMES data: fresh
   lists from ``p*``, list sizes, a validation stop, checkpointed runs) and ``unseen``
   (the mass on names never tuned on, exact and sampled, and the verdict);

@@ -1,0 +1,200 @@
+"""The Performance page's tables and sentences, read from the files under
+``benchmarks/``: ``results.json`` (``benchmarks/run.py``), ``gpu_check.json``
+(``scripts/gpu_check.py``) and ``book_timings.json`` (``benchmarks/record_book.py``).
+
+- :func:`step_summary`: one tuning step, each method's time, tokens and memory per task;
+- :func:`sampling_table` and :func:`ceiling_verdict`: the sampler against its bound;
+- :func:`gpu_findings`: the GPU check in sentences;
+- :func:`book_run_notes`: the recorded from-scratch runs of the book in sentences.
+
+Example::
+
+    results = json.loads(Path("benchmarks/results.json").read_text())
+    step_summary(pd.DataFrame(results["tuning_step"])).loc[:, "speed-up"]
+    ceiling_verdict(1.6, 2.4)
+    # 'even a step that did nothing but its matrix products would not double it on
+    #  short answers'
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+# the columns of the sampling table, in the order the page shows them
+SAMPLING_COLUMNS = [
+    "earlier_samples_per_s",
+    "package_samples_per_s",
+    "speed_up",
+    "earlier_tokens_per_s",
+    "package_tokens_per_s",
+    "matmul_bound_tokens_per_s",
+    "share of the bound",
+    "identical_texts_share",
+]
+DEFAULT_PARAMS = ("notebook defaults", "params/default.yaml")  # a default book's run
+
+
+def _worst_prompt(steps: pd.DataFrame, naive: str, packed: str) -> pd.Series:
+    """Per task, the largest absolute difference between the two methods' losses of one
+    prompt (``prompt_losses``: one loss per prompt)."""
+    worst = {}
+    for task, group in steps.groupby("task"):
+        losses = group.set_index("method")["prompt_losses"]
+        worst[task] = max(abs(a - b) for a, b in zip(losses[naive], losses[packed]))
+    return pd.Series(worst)
+
+
+def step_summary(steps: pd.DataFrame) -> pd.DataFrame:
+    """One row per task of ``steps`` (``results["tuning_step"]``: a row per task and
+    method, the naive method first and the package's last): each method's seconds, the
+    package's speed-up, tokens against the issue's minimum, peak memory, and the loss
+    difference between the naive path and the package (worst prompt, whole step).
+    Example: naive 2 s and package 0.5 s on a task give a speed-up of 4.0."""
+    naive, first, second, packed = list(dict.fromkeys(steps["method"]))
+    table = steps.pivot(
+        index="task",
+        columns="method",
+        values=["seconds", "tokens", "peak_rss_increase_mb", "loss"],
+    )
+    by_task = steps.groupby("task")
+    minimum = by_task["minimum_tokens"].first()
+    seconds, tokens = table["seconds"], table["tokens"]
+    peak, loss = table["peak_rss_increase_mb"], table["loss"]
+    summary = pd.DataFrame(
+        {
+            "naive s": seconds[naive],
+            "version 1 s": seconds[first],
+            "version 2 s": seconds[second],
+            "package s": seconds[packed],
+            "speed-up": seconds[naive] / seconds[packed],
+            "naive tokens / minimum": tokens[naive] / minimum,
+            "package tokens / minimum": tokens[packed] / minimum,
+            "whole-sequence trie / minimum": by_task["sequence_trie_tokens"].first()
+            / minimum,
+            "naive peak MB": peak[naive],
+            "package peak MB": peak[packed],
+            "|loss difference|, worst prompt": _worst_prompt(steps, naive, packed),
+            "|loss difference|, step": (loss[naive] - loss[packed]).abs(),
+        }
+    )
+    return summary.loc[list(dict.fromkeys(steps["task"]))]
+
+
+def sampling_table(cases: list[dict]) -> pd.DataFrame:
+    """``results["sampling"]`` as a table, one row per case, with the package's share
+    of the matrix-product bound (``package_tokens_per_s / matmul_bound_tokens_per_s``)
+    and the columns of :data:`SAMPLING_COLUMNS`.
+    Example: 400 tokens/s against a bound of 500 is a share of 0.8."""
+    sampling = pd.DataFrame(cases).set_index("case")
+    sampling["share of the bound"] = (
+        sampling["package_tokens_per_s"] / sampling["matmul_bound_tokens_per_s"]
+    )
+    return sampling[SAMPLING_COLUMNS]
+
+
+def ceiling_verdict(short: float, biographies: float) -> str:
+    """Whether a decoder that only ran its matrix products could double the earlier
+    sampler's speed; ``short``, ``biographies``: the bound in earlier-sampler speeds.
+    Example: ``ceiling_verdict(2.5, 3.0)`` -> ``"a step that did nothing but its matrix
+    products could double it"``."""
+    below = [
+        k for k, v in (("short answers", short), ("biographies", biographies)) if v < 2
+    ]
+    if not below:
+        return "a step that did nothing but its matrix products could double it"
+    return (
+        "even a step that did nothing but its matrix products would not double it on "
+        + " or ".join(below)
+    )
+
+
+def gpu_findings(gpu: dict | None) -> dict[str, str]:
+    """``gpu_status``, ``gpu_profile`` and ``gpu_attention`` of ``gpu_check.json``'s
+    contents (``None``: not run), each a sentence or ``"not run yet"``.
+    Example: ``gpu_findings(None)["gpu_profile"]`` -> ``"not run yet"``."""
+    if gpu is None:
+        status = "not run yet (no GPU has been lent to this project so far)"
+        return dict(
+            gpu_status=status, gpu_profile="not run yet", gpu_attention="not run yet"
+        )
+    said = {
+        "gpu_status": f"run on {gpu['device']}; the paper's six-task 13B run would "
+        f"take about {gpu['projected_paper_13b_run_minutes']:.0f} minutes there",
+        "gpu_profile": "not run yet",
+        "gpu_attention": "not run yet",
+    }
+    profile = gpu.get("tuning_profile")
+    if profile:
+        wall, kernels = (
+            profile["wall_seconds_per_update"],
+            profile["gpu_kernel_seconds_per_update"],
+        )
+        said["gpu_profile"] = (
+            f"profiled with torch.profiler, a {profile['model']}-shaped update took "
+            f"{1000 * wall:.0f} ms, of which GPU kernels ran {1000 * kernels:.0f} ms "
+            f"({kernels / wall:.0%}); the profiler itself slows the host, so the "
+            f"unprofiled updates above are the time to plan on"
+        )
+        said["gpu_attention"] = "; ".join(
+            f"{shape}: {row['package (no cuDNN)']:.0f} ms an update as the package "
+            f"runs it, {row['cuDNN allowed']:.0f} with cuDNN's attention allowed"
+            for shape, row in pd.DataFrame(gpu["attention_ms_per_update"]).T.iterrows()
+        )
+    return said
+
+
+def _last(recorded: dict, keep) -> dict | None:
+    """The last run of ``recorded`` (by label, in the file's order) that ``keep``s."""
+    runs = [run for run in recorded.values() if keep(run)]
+    return runs[-1] if runs else None
+
+
+def _partial_note(partial: dict | None) -> str:
+    """A sentence on the last default run that stopped before the end ("" if none)."""
+    if partial is None:
+        return ""
+    chapters = ", ".join(
+        f"{name[:2]}: {s / 60:.0f}" for name, s in partial["chapter_seconds"].items()
+    )
+    return (
+        f" A later run from scratch (commit {partial['commit']}, {partial['date']}) "
+        f"stopped after {len(partial['chapter_seconds'])} notebooks, which took "
+        f"{partial['chapters_total_seconds'] / 60:.0f} minutes ({chapters})."
+    )
+
+
+def _pieces_note(pieces: dict | None) -> str:
+    """A sentence on the last complete default run taken in pieces ("" if none)."""
+    if pieces is None:
+        return ""
+    return (
+        f" Taken in {pieces['pieces']} pieces (runner invocations, in book order; "
+        f"commit {pieces['commit']}, {pieces['date']}), its chapters add up to "
+        f"{pieces['chapters_total_seconds'] / 60:.0f} minutes."
+    )
+
+
+def book_run_notes(recorded: dict) -> dict:
+    """What the page says of ``book_timings.json``'s runs (label -> run): the last
+    complete default book in one piece (``default_book_when``, ``_minutes``,
+    ``_caveat``), the last partial one and the last one in pieces (notes, "" when
+    there is none) and the last CI run's minutes (NaN when there is none).
+    Example: a default run of 2400 chapter seconds gives ``default_book_minutes`` 40."""
+    default = {k: run for k, run in recorded.items() if run["params"] in DEFAULT_PARAMS}
+    last = _last(default, lambda run: not run.get("partial") and not run.get("pieces"))
+    ci = _last(recorded, lambda run: "ci_total_seconds" in run)
+    before_7 = last and "07_what_it_takes" not in last["chapter_seconds"]
+    return {
+        "default_book_when": f"commit {last['commit']}, {last['date']}"
+        if last
+        else "none",
+        "default_book_caveat": ", before chapter 7 existed" if before_7 else "",
+        "default_book_minutes": last["chapters_total_seconds"] / 60
+        if last
+        else float("nan"),
+        "partial_note": _partial_note(_last(default, lambda run: run.get("partial"))),
+        "pieces_note": _pieces_note(
+            _last(default, lambda run: run.get("pieces") and not run.get("partial"))
+        ),
+        "ci_minutes": ci["ci_total_seconds"] / 60 if ci else float("nan"),
+    }

@@ -1,0 +1,161 @@
+"""The Performance page's tables and sentences from benchmark files, against hand-built
+results."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from diffuse_utils import benchmark_results
+
+METHODS = ["naive", "first", "second", "package"]
+
+
+def _steps():
+    rows = []
+    for task, seconds, losses in (
+        ("b task", (2.0, 1.5, 1.0, 0.5), [1.0, 2.0]),
+        ("a task", (9.0, 6.0, 4.0, 3.0), [3.0]),
+    ):
+        for k, method in enumerate(METHODS):
+            shift = (
+                0.001 * k
+            )  # the package's losses differ from the naive ones by 0.003
+            rows.append(
+                dict(
+                    task=task,
+                    method=method,
+                    seconds=seconds[k],
+                    tokens=100 - 10 * k,
+                    minimum_tokens=50,
+                    sequence_trie_tokens=40,
+                    peak_rss_increase_mb=80 / (k + 1),
+                    loss=sum(losses) + shift,
+                    prompt_losses=[x + shift * (i + 1) for i, x in enumerate(losses)],
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def test_step_summary_by_hand():
+    summary = benchmark_results.step_summary(_steps())
+    assert list(summary.index) == ["b task", "a task"]  # the order of the results
+    b = summary.loc["b task"]
+    assert b["speed-up"] == 4.0 and summary.loc["a task", "speed-up"] == 3.0
+    assert (b["naive s"], b["version 1 s"], b["version 2 s"], b["package s"]) == (
+        2,
+        1.5,
+        1,
+        0.5,
+    )
+    assert b["naive tokens / minimum"] == 2.0 and b["package tokens / minimum"] == 1.4
+    assert b["whole-sequence trie / minimum"] == 0.8
+    assert (b["naive peak MB"], b["package peak MB"]) == (80, 20)
+    assert b["|loss difference|, worst prompt"] == pytest.approx(0.006)  # 2nd prompt
+    assert b["|loss difference|, step"] == pytest.approx(0.003)
+
+
+def test_sampling_table_and_the_ceiling_verdict():
+    cases = [
+        {
+            "case": "short",
+            "package_tokens_per_s": 400.0,
+            "matmul_bound_tokens_per_s": 500.0,
+            **{
+                c: 1.0
+                for c in benchmark_results.SAMPLING_COLUMNS
+                if c
+                not in (
+                    "package_tokens_per_s",
+                    "matmul_bound_tokens_per_s",
+                    "share of the bound",
+                )
+            },
+        }
+    ]
+    table = benchmark_results.sampling_table(cases)
+    assert list(table.columns) == benchmark_results.SAMPLING_COLUMNS
+    assert table.loc["short", "share of the bound"] == 0.8
+    verdict = benchmark_results.ceiling_verdict
+    assert (
+        verdict(2.5, 3.0)
+        == "a step that did nothing but its matrix products could double it"
+    )
+    assert verdict(1.5, 3.0) == (
+        "even a step that did nothing but its matrix products would not "
+        "double it on short answers"
+    )
+    assert verdict(1.5, 1.9).endswith("on short answers or biographies")
+
+
+def test_gpu_findings_in_each_case():
+    assert benchmark_results.gpu_findings(None) == {
+        "gpu_status": "not run yet (no GPU has been lent to this project so far)",
+        "gpu_profile": "not run yet",
+        "gpu_attention": "not run yet",
+    }
+    gpu = {"device": "H100", "projected_paper_13b_run_minutes": 12.6}
+    said = benchmark_results.gpu_findings(gpu)
+    assert said["gpu_status"] == (
+        "run on H100; the paper's six-task 13B run would take about 13 minutes there"
+    )
+    assert said["gpu_profile"] == said["gpu_attention"] == "not run yet"
+    gpu["tuning_profile"] = {
+        "model": "13B",
+        "wall_seconds_per_update": 0.5,
+        "gpu_kernel_seconds_per_update": 0.4,
+    }
+    gpu["attention_ms_per_update"] = {
+        "13B": {"package (no cuDNN)": 300.2, "cuDNN allowed": 510.7}
+    }
+    said = benchmark_results.gpu_findings(gpu)
+    assert said["gpu_profile"].startswith(
+        "profiled with torch.profiler, a 13B-shaped update took 500 ms, of which GPU "
+        "kernels ran 400 ms (80%)"
+    )
+    assert said["gpu_attention"] == (
+        "13B: 300 ms an update as the package runs it, 511 with "
+        "cuDNN's attention allowed"
+    )
+
+
+def _run(params, seconds, commit, **extra):
+    chapters = {"01_measuring_bias": seconds / 2, "07_what_it_takes": seconds / 2}
+    return dict(
+        params=params,
+        chapters_total_seconds=seconds,
+        commit=commit,
+        date="d",
+        chapter_seconds=chapters,
+        **extra,
+    )
+
+
+def test_book_run_notes_pick_the_last_run_of_each_kind():
+    recorded = {
+        "old default": _run("notebook defaults", 6000, "a1"),
+        "default": _run("params/default.yaml", 2400, "b2"),
+        "ci": _run("params/ci.yaml", 300, "c3", ci_total_seconds=480),
+        "stopped": _run("notebook defaults", 1200, "d4", partial=True),
+        "in pieces": _run("notebook defaults", 1800, "e5", pieces=3),
+    }
+    notes = benchmark_results.book_run_notes(recorded)
+    assert notes["default_book_when"] == "commit b2, d"
+    assert notes["default_book_minutes"] == 40.0 and notes["default_book_caveat"] == ""
+    assert notes["ci_minutes"] == 8.0
+    assert notes["partial_note"] == (
+        " A later run from scratch (commit d4, d) stopped after 2 "
+        "notebooks, which took 20 minutes (01: 10, 07: 10)."
+    )
+    assert notes["pieces_note"] == (
+        " Taken in 3 pieces (runner invocations, in book order; "
+        "commit e5, d), its chapters add up to 30 minutes."
+    )
+    empty = benchmark_results.book_run_notes({})
+    assert empty["default_book_when"] == "none" and math.isnan(empty["ci_minutes"])
+    assert (
+        empty["partial_note"]
+        == empty["pieces_note"]
+        == empty["default_book_caveat"]
+        == ""
+    )
