@@ -4,6 +4,7 @@
 
 - :func:`step_summary`: one tuning step, each method's time, tokens and memory per task;
 - :func:`sampling_table` and :func:`ceiling_verdict`: the sampler against its bound;
+- :func:`llama_cpp_table` and :func:`llama_cpp_finding`: the sampler against llama.cpp;
 - :func:`gpu_findings`: the GPU check in sentences;
 - :func:`book_run_notes`: the recorded from-scratch runs of the book in sentences.
 
@@ -90,6 +91,37 @@ def sampling_table(cases: list[dict]) -> pd.DataFrame:
         sampling["package_tokens_per_s"] / sampling["matmul_bound_tokens_per_s"]
     )
     return sampling[SAMPLING_COLUMNS]
+
+
+def llama_cpp_table(measured: dict | None) -> pd.DataFrame | None:
+    """``results["llama_cpp"]`` (``benchmarks/llama_cpp_bench.py``) as a table, one row
+    per sampler: tokens and answers a second, tokens an answer, and the precision it
+    computes in; ``None`` where llama.cpp was not measured (not installed)."""
+    if not measured or "rows" not in measured:
+        return None
+    table = pd.DataFrame(measured["rows"]).set_index("sampler")
+    table["computes on"] = [
+        measured["precision"]["package" if name.startswith("package") else "llama.cpp"]
+        for name in table.index
+    ]
+    return table[["tokens_per_s", "answers_per_s", "tokens_per_answer", "computes on"]]
+
+
+def llama_cpp_finding(table: pd.DataFrame | None) -> str:
+    """The package's tokens a second against each llama.cpp sampler's, as a sentence.
+    Example: package 400 against 100 and 800 -> "... 4.00 times llama.cpp's sequential
+    chat completions and 0.50 times its batch API"."""
+    if table is None:
+        return "llama.cpp was not measured here (llama-cpp-python is not installed)."
+    speed = table["tokens_per_s"]
+    package = speed[[n for n in speed.index if n.startswith("package")][0]]
+    sequential = speed[[n for n in speed.index if "sequential" in n][0]]
+    batched = speed[[n for n in speed.index if "batched" in n][0]]
+    return (
+        f"The package drew {package / sequential:.2f} times the tokens a second of "
+        f"llama.cpp's sequential chat completions and {package / batched:.2f} times "
+        "those of its batch API"
+    )
 
 
 def ceiling_verdict(short: float, biographies: float) -> str:

@@ -159,3 +159,21 @@ def test_book_run_notes_pick_the_last_run_of_each_kind():
         == empty["default_book_caveat"]
         == ""
     )
+
+
+def test_llama_cpp_table_and_finding_compare_tokens_per_second():
+    from diffuse_utils.benchmark_results import llama_cpp_finding, llama_cpp_table
+    measured = {"precision": {"llama.cpp": "Q4_1", "package": "float32"}, "rows": [
+        {"sampler": "llama.cpp, sequential (create_chat_completion)", "tokens_per_s": 100.0,
+         "answers_per_s": 7.0, "tokens_per_answer": 14.0, "seconds": [1.0]},
+        {"sampler": "llama.cpp, batched (100 sequences)", "tokens_per_s": 800.0,
+         "answers_per_s": 56.0, "tokens_per_answer": 14.0, "seconds": [1.0]},
+        {"sampler": "package (du.sample, batch 100)", "tokens_per_s": 400.0,
+         "answers_per_s": 28.0, "tokens_per_answer": 14.0, "seconds": [1.0]}]}
+    table = llama_cpp_table(measured)
+    assert list(table.columns) == ["tokens_per_s", "answers_per_s", "tokens_per_answer", "computes on"]
+    assert list(table["computes on"]) == ["Q4_1", "Q4_1", "float32"]
+    assert llama_cpp_finding(table) == ("The package drew 4.00 times the tokens a second of llama.cpp's "
+                                        "sequential chat completions and 0.50 times those of its batch API")
+    assert llama_cpp_table({"skipped": "not installed"}) is None and llama_cpp_table(None) is None
+    assert llama_cpp_finding(None).startswith("llama.cpp was not measured here")

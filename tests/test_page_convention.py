@@ -99,6 +99,26 @@ def test_headings_carry_no_typed_number(path):
     assert not numbered, f"{path.name}: Jupyter Book numbers sections itself; drop the typed numbers of {numbered}"
 
 
+MAX_CELL_LINES = 15   # STYLE.md rule 4: about 15 lines at most
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_cells_are_short_and_hand_the_base_model_back(path):
+    """Every code cell has at most 15 lines but the parameters cell and the findings template
+    (prose: a ``findings(...)`` call); a tuned model is used inside ``with du.adapter(...)``,
+    never by rebinding the base model to ``x.unload()``; no function is defined on a page."""
+    checked(path)
+    for index, cell in enumerate(cells_of(path)):
+        if cell["cell_type"] != "code" or "parameters" in tags(cell):
+            continue
+        source = code(cell)
+        if "findings(" not in source:
+            lines = len(source.splitlines())
+            assert lines <= MAX_CELL_LINES, f"{path.name} cell {index}: {lines} lines"
+        assert ".unload()" not in source, f"{path.name} cell {index}: use du.adapter(...)"
+        assert not re.search(r"^def |^class ", source, re.M), f"{path.name} cell {index}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_colab_badge(path):
     text = code(cells_of(path)[0])
