@@ -45,8 +45,10 @@ Modules, one concern each:
   ``benchmark_results`` (the Performance page's tables and sentences, read from the
   benchmarks' JSON);
 - beyond the paper (chapter 8): ``remedies`` (other uses of the BABYNAMES data: fresh
-  lists from ``p*``, list sizes, a validation stop, checkpointed runs) and ``unseen``
-  (the mass on names never tuned on, exact and sampled, and the verdict);
+  lists from ``p*``, list sizes, a validation stop, checkpointed runs), ``unseen``
+  (the mass on names never tuned on, exact and sampled, and the verdict) and
+  ``remedy_runs`` (each remedy tuned, measured at its stops, carried into the six
+  tasks);
 - the book's pages: ``plots``, ``widgets`` (controls over results a chapter has, with
   static fallbacks), ``report`` (glue, paper tables, the package's code shown on
   pages, timings), ``tables`` (result tables at the text column's width: labels in
