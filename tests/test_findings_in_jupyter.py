@@ -14,7 +14,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 def _findings_cells(notebook: dict) -> list[int]:
     return [i for i, cell in enumerate(notebook["cells"])
-            if cell["cell_type"] == "code" and "findings(" in "".join(cell["source"])]
+            if cell["cell_type"] == "code" and re.search(r"\bfindings\(", "".join(cell["source"]))]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
