@@ -303,7 +303,8 @@ def machine() -> dict:
 
 def save(results: dict, output: Path) -> None:
     """Write the results in a fixed key order, through a temporary file so a kill never leaves half a file."""
-    order = ["machine", "tuning_step", "exact_vs_sampled", "sampling", "sampling_several_prompts"]
+    order = ["machine", "tuning_step", "exact_vs_sampled", "sampling", "sampling_several_prompts", "llama_cpp"]
+    order += [key for key in results if key not in order]   # nothing measured is dropped
     partial = output.with_suffix(".json.partial")
     partial.write_text(json.dumps({key: results[key] for key in order if key in results}, indent=2))
     partial.replace(output)
@@ -367,6 +368,7 @@ def main() -> int:
     if "llama_cpp" in args.parts:
         print("llama.cpp against the package", flush=True)
         measured = in_subprocess("llama_cpp", str(args.repeats))
+        print(json.dumps(measured), flush=True)   # kept in the log whatever happens next
         if "skipped" in measured and "rows" in results.get("llama_cpp", {}):
             print(f"{measured['skipped']}; kept the earlier measurement")
         else:

@@ -95,16 +95,28 @@ def sampling_table(cases: list[dict]) -> pd.DataFrame:
 
 def llama_cpp_table(measured: dict | None) -> pd.DataFrame | None:
     """``results["llama_cpp"]`` (``benchmarks/llama_cpp_bench.py``) as a table, one row
-    per sampler: tokens and answers a second, tokens an answer, and the precision it
-    computes in; ``None`` where llama.cpp was not measured (not installed)."""
+    per sampler (named short: sequential, batch API, package): tokens and answers a
+    second, tokens an answer, and the weights each computes on; ``None`` where
+    llama.cpp was not measured (not installed)."""
     if not measured or "rows" not in measured:
         return None
-    table = pd.DataFrame(measured["rows"]).set_index("sampler")
-    table["computes on"] = [
-        measured["precision"]["package" if name.startswith("package") else "llama.cpp"]
-        for name in table.index
+    rows = pd.DataFrame(measured["rows"])
+    package = rows["sampler"].str.startswith("package")
+    rows["sampler"] = [
+        "package, batched"
+        if p
+        else "llama.cpp, " + ("batched" if "batch" in n else "sequential")
+        for n, p in zip(rows["sampler"], package)
     ]
-    return table[["tokens_per_s", "answers_per_s", "tokens_per_answer", "computes on"]]
+    rows["weights"] = ["float32" if p else "Q4_1" for p in package]
+    columns = {
+        "tokens_per_s": "tokens/s",
+        "answers_per_s": "answers/s",
+        "tokens_per_answer": "tokens an answer",
+    }
+    return rows.set_index("sampler").rename(columns=columns)[
+        [*columns.values(), "weights"]
+    ]
 
 
 def llama_cpp_finding(table: pd.DataFrame | None) -> str:
@@ -113,10 +125,9 @@ def llama_cpp_finding(table: pd.DataFrame | None) -> str:
     chat completions and 0.50 times its batch API"."""
     if table is None:
         return "llama.cpp was not measured here (llama-cpp-python is not installed)."
-    speed = table["tokens_per_s"]
-    package = speed[[n for n in speed.index if n.startswith("package")][0]]
-    sequential = speed[[n for n in speed.index if "sequential" in n][0]]
-    batched = speed[[n for n in speed.index if "batched" in n][0]]
+    speed = table["tokens/s"]
+    package = speed["package, batched"]
+    sequential, batched = speed["llama.cpp, sequential"], speed["llama.cpp, batched"]
     return (
         f"The package drew {package / sequential:.2f} times the tokens a second of "
         f"llama.cpp's sequential chat completions and {package / batched:.2f} times "

@@ -171,8 +171,9 @@ def test_llama_cpp_table_and_finding_compare_tokens_per_second():
         {"sampler": "package (du.sample, batch 100)", "tokens_per_s": 400.0,
          "answers_per_s": 28.0, "tokens_per_answer": 14.0, "seconds": [1.0]}]}
     table = llama_cpp_table(measured)
-    assert list(table.columns) == ["tokens_per_s", "answers_per_s", "tokens_per_answer", "computes on"]
-    assert list(table["computes on"]) == ["Q4_1", "Q4_1", "float32"]
+    assert list(table.columns) == ["tokens/s", "answers/s", "tokens an answer", "weights"]
+    assert list(table.index) == ["llama.cpp, sequential", "llama.cpp, batched", "package, batched"]
+    assert list(table["weights"]) == ["Q4_1", "Q4_1", "float32"]
     assert llama_cpp_finding(table) == ("The package drew 4.00 times the tokens a second of llama.cpp's "
                                         "sequential chat completions and 0.50 times those of its batch API")
     assert llama_cpp_table({"skipped": "not installed"}) is None and llama_cpp_table(None) is None
