@@ -1,7 +1,7 @@
 """The package's sampler against llama.cpp, the engine a user would pick instead, on the same GGUF.
 
-llama.cpp (PyPI ``llama-cpp-python``, an optional benchmark dependency built from source: 10-20
-minutes on 2 cores, ``pip install llama-cpp-python``) computes on the file's Q4_1 weights; the package
+llama.cpp (PyPI ``llama-cpp-python``, a benchmark dependency that set-up does not install; it builds
+llama.cpp from source, 10-20 minutes on 2 cores) computes on the file's Q4_1 weights; the package
 computes in float32 on the same weights de-quantized. Both draw at temperature 1 with no top-k, top-p
 or min-p cut, with the same thread count, on the same chat-formatted prompt (the same token ids: the
 GGUF's vocabulary), up to the same number of new tokens, and stop at the end of the turn.
@@ -12,6 +12,12 @@ GGUF's vocabulary), up to the same number of new tokens, and stop at the end of 
   token belonging to all of them, a unified cache), then one ``llama_decode`` a step over every
   sequence still going, each sampled from its own logits;
 - ``package``: ``du.sample`` at the same batch size, measured in turns with the two above.
+
+Install, as measured here (a native build uses AMX tiles where the CPU has them, and segfaulted on
+a machine whose kernel does not grant them)::
+
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF \
+        -DGGML_AMX_BF16=OFF" .venv/bin/pip install llama-cpp-python==0.3.36
 
 Tokens are the answers' tokens (end-of-turn tokens included, as the package counts them).
 """
@@ -25,8 +31,8 @@ import diffuse_utils as du
 from diffuse_utils.encoding import encode_prompt
 from diffuse_utils.models import embedded_gguf_path
 
-INSTALL = ("llama-cpp-python is not installed: `pip install llama-cpp-python` (it builds llama.cpp "
-           "from source, 10-20 minutes on 2 cores)")
+INSTALL = ("llama-cpp-python is not installed: see benchmarks/llama_cpp_bench.py's docstring (it "
+           "builds llama.cpp from source, 10-20 minutes on 2 cores)")
 
 
 def _sequential(llm, prompt: str, n: int, max_new_tokens: int) -> tuple[int, list[str]]:
