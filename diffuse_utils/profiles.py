@@ -23,7 +23,7 @@ Example::
         "six_tasks", "gpu", lr=None
     )  # the release's settings; None leaves a field to the profile
     entry("babynames", "ci")["monitor"]  # {'diagnose_every': 5, 'n_questions': 4, ...}
-    resolve("auto")  # ('default', 'no CUDA GPU') on a CPU
+    resolve("auto")  # ('default', 'auto: no CUDA GPU') on a CPU
     chapter_settings("04_leave_one_out", "full")["n_samples"]  # 100
     profile = apply(globals(), "04_leave_one_out", "auto")  # in a notebook
 """
