@@ -84,7 +84,13 @@ from .evaluation import (
     training_tasks,
 )
 from .metrics import empirical_distribution, entropy, kl_divergence, top_k_table
-from .models import load_model, load_tokenizer, resolve_device, resolve_dtype
+from .models import (
+    load_model,
+    load_tokenizer,
+    model_label,
+    resolve_device,
+    resolve_dtype,
+)
 from .sampling import sample
 from .schedule import TuneSettings, tune_settings
 from .scoring import (

@@ -6,7 +6,9 @@
 - :func:`sampling_table` and :func:`ceiling_verdict`: the sampler against its bound;
 - :func:`llama_cpp_table` and :func:`llama_cpp_finding`: the sampler against llama.cpp;
 - :func:`gpu_findings`: the GPU check in sentences;
-- :func:`book_run_notes`: the recorded from-scratch runs of the book in sentences.
+- :func:`book_run_notes`: the recorded from-scratch runs of the book in sentences;
+- :func:`profile_comparison_table` and :func:`leave_one_out_comparison`: what chapters
+  conclude in the default profile and in the full one (``profile_comparison.json``).
 
 Example::
 
@@ -33,6 +35,7 @@ SAMPLING_COLUMNS = [
     "identical_texts_share",
 ]
 DEFAULT_PARAMS = ("notebook defaults", "params/default.yaml")  # a default book's run
+FULL_PARAMS = "params/full.yaml"  # a full-profile run
 
 
 def _worst_prompt(steps: pd.DataFrame, naive: str, packed: str) -> pd.Series:
@@ -240,4 +243,59 @@ def book_run_notes(recorded: dict) -> dict:
             _last(default, lambda run: run.get("pieces") and not run.get("partial"))
         ),
         "ci_minutes": ci["ci_total_seconds"] / 60 if ci else float("nan"),
+        "recorded_full": _full_note(
+            _last(recorded, lambda run: run["params"] == FULL_PARAMS), last
+        ),
     }
+
+
+def _full_note(full: dict | None, default: dict | None) -> str:
+    """A sentence on the last run of the full profile, whole or in part: the chapters
+    of the ``default`` run that it lacks are named."""
+    if full is None:
+        return "The full profile (params/full.yaml) has no recorded run yet."
+    seconds = full["chapter_seconds"]
+    chapters = ", ".join(f"{name[:2]}: {s / 60:.0f}" for name, s in seconds.items())
+    book = default["chapter_seconds"] if default else {}
+    missing = [name[:2] for name in book if name not in seconds]
+    pieces = f" in {full['pieces']} pieces" if full.get("pieces") else ""
+    names = ", ".join(name[:2] for name in seconds)
+    return (
+        f"The full profile (params/full.yaml), from scratch{pieces} (commit "
+        f"{full['commit']}, {full['date']}): chapters {names} "
+        f"took {full['chapters_total_seconds'] / 60:.0f} minutes ({chapters})"
+        + (f"; chapters {', '.join(missing)} not yet recorded." if missing else ".")
+    )
+
+
+def profile_comparison_table(compared: dict) -> pd.DataFrame | None:
+    """``profile_comparison.json`` (``benchmarks/compare_profiles.py``) as a table: a
+    row per chapter and value (in words), the default profile's value beside the full
+    one's; None when no chapter has run in both."""
+    rows = [
+        {
+            "chapter": f"chapter {int(chapter[:2])}",
+            "value": label,
+            "default": pair["default"].get(name),
+            "full": pair["full"].get(name),
+        }
+        for chapter, pair in compared.items()
+        for name, label in pair["labels"].items()
+    ]
+    return pd.DataFrame(rows).set_index(["chapter", "value"]) if rows else None
+
+
+def leave_one_out_comparison(compared: dict) -> str:
+    """Chapter 4's two comparisons (OOD against the base model, ID against OOD) in both
+    profiles, as a sentence; says so when chapter 4 has not run in both."""
+    pair = compared.get("04_leave_one_out")
+    if pair is None:
+        return "chapter 4 has not been run in both profiles"
+    d, f = pair["default"], pair["full"]
+    return (
+        f"with {d['passes_glue']} passes and {d['n_samples']} generations a prompt "
+        f"(default) and {f['passes_glue']} and {f['n_samples']} (full), OOD's entropy "
+        f"beats the base model's on {d['ood_wins']} and {f['ood_wins']} of "
+        f"{f['n_tasks']} families, and ID's beats OOD's on {d['id_wins']} and "
+        f"{f['id_wins']}"
+    )

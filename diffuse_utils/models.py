@@ -24,7 +24,9 @@ import importlib
 import importlib.util
 import json
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -125,15 +127,22 @@ def _write_gguf_cache(gguf: Path, target: Path) -> None:
         gguf.parent, gguf_file=gguf.name, dtype=torch.float32
     )
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    tmp = target.with_name(target.name + ".partial")
-    tmp.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # a folder of this process's own: two first loads at once (two notebooks, or CI's
+    # tests beside its install check) each write their own, and the first rename wins
+    tmp = Path(tempfile.mkdtemp(prefix=f"{target.name}.partial-", dir=target.parent))
     config = model.config.to_dict()
     config.pop("quantization_config", None)  # the weights we write are plain float32
     (tmp / "config.json").write_text(json.dumps(config, indent=2))
     model.generation_config.save_pretrained(tmp)
     save_model(model, str(tmp / "model.safetensors"))  # handles the tied embedding
     tokenizer.save_pretrained(tmp)
-    tmp.rename(target)  # atomic: an interrupted first load leaves no half-written cache
+    try:
+        tmp.rename(target)  # atomic: an interrupted first load leaves no half-written
+    except OSError:  # cache; or another process wrote the same model first
+        if not (target / "model.safetensors").exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def embedded_model_dir(cache_dir: str | Path | None = None) -> Path:
@@ -250,6 +259,17 @@ def _locate(name: str, trust_remote_code: bool) -> str:
             f"check the id (and your access, for gated models). {how}"
         ) from error
     return name
+
+
+def model_label(name: str | None) -> str:
+    """A short name for ``name`` (as :func:`load_model` takes it) in tables and figures:
+    ``"SmolLM2-135M-Instruct"`` for the embedded model, else the last part of the hub id
+    or path without a ``.gguf`` suffix: ``"google/gemma-2-2b-it"`` gives
+    ``"gemma-2-2b-it"``."""
+    if name in (None, "embedded", EMBEDDED_MODEL):
+        return EMBEDDED_MODEL
+    last = Path(str(name).rstrip("/\\")).name
+    return last[: -len(".gguf")] if last.endswith(".gguf") else last
 
 
 def _source(name: str | None, cache_dir, trust_remote_code: bool) -> str:

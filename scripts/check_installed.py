@@ -24,7 +24,9 @@ outside the repository.
 6. Resolves (``pip install --dry-run``) every other chapter's set-up lines in that environment, and
    checks that none would replace numpy, pandas or torch.
 7. Executes the chapter with papermill in that environment (a kernel running its Python), in the
-   working directory outside the repository, under the given parameters (papermill runs here).
+   working directory outside the repository, under the given parameters (papermill runs here), and
+   checks that its "What we saw" cell shows its findings as Jupyter renders them: Markdown with the
+   numbers written in, no ``{glue:}`` role (``run_notebooks.findings_problem``).
 
 With ``--book DIR`` the executed chapter, its time (``DIR/timings.json``) and the artifacts it wrote
 (``artifacts/``, not replacing files already there) go where ``scripts/run_notebooks.py`` would put
@@ -375,6 +377,11 @@ def main() -> int:
             return 1
         seconds = steps.done("chapter", f"{args.chapter} executed in {workdir} (outside the repository)",
                              json.dumps(overrides))
+        from run_notebooks import findings_problem
+        problem = findings_problem(executed)
+        if problem:
+            print(f"FAILED: {args.chapter} in the Colab-like environment: {problem}", file=sys.stderr)
+            return 1
         if args.book:
             hand_to_book(executed, workdir, args.book, str(args.params), seconds, started)
             steps.done("hand-over", f"{args.chapter} handed to the book in {args.book}")

@@ -18,6 +18,7 @@ import argparse
 import datetime
 import html
 import json
+import re
 import sys
 import threading
 import time
@@ -145,6 +146,30 @@ def run_notebook(notebook: Path, output: Path, overrides: dict, heartbeat_second
                                    heartbeat=heartbeat)
 
 
+FINDINGS_CALL = re.compile(r"\bfindings\(")   # the "What we saw" cell: report.findings(...)
+
+
+def findings_problem(executed: Path) -> str | None:
+    """What a reader in Jupyter or Colab would miss in an executed chapter's findings, or None.
+
+    The "What we saw" cell (the code cell calling ``findings(``) must show Markdown with its
+    numbers written in: a ``{glue:}`` role renders only in the book. A notebook without such a
+    cell has nothing to check."""
+    cells = [cell for cell in json.loads(executed.read_text())["cells"]
+             if cell["cell_type"] == "code" and FINDINGS_CALL.search("".join(cell["source"]))]
+    if not cells:
+        return None
+    shown = "".join("".join(output.get("data", {}).get("text/markdown", ""))
+                    for cell in cells for output in cell.get("outputs", []))
+    if not shown:
+        return "its findings cell shows no Markdown output"
+    if "{glue" in shown:
+        return "its findings show a {glue} role, which Jupyter does not render: write the value in"
+    if not re.search(r"\d", shown):
+        return "its findings show no number"
+    return None
+
+
 def parameters_for(params: dict, notebook: Path) -> dict:
     """Overrides for one notebook: the ``all`` entries it declares, then its own block (which must
     name only parameters it declares)."""
@@ -208,6 +233,10 @@ def main() -> int:
         print(f"    done in {timings[notebook.stem]:.0f} s", flush=True)
         write_timings(args.output / "timings.json", args.params, timings, started,
                       dict.fromkeys(timings, invocation))
+        problem = findings_problem(args.output / notebook.name)
+        if problem:
+            print(f"FAILED: {notebook.name}: {problem}", file=sys.stderr)
+            return 1
     print(f"all {len(notebooks)} notebooks ran in {sum(timings.values()):.0f} s")
     return 0
 

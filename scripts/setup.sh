@@ -46,7 +46,7 @@ install_torch() {
   if nvidia-smi -L 2>/dev/null | grep -q "^GPU"; then
     "$PY" -m pip install -q "$TORCH"                       # CUDA build from PyPI
   elif "$PY" -m pip install -q --no-index --no-deps "$TORCH" 2>/dev/null; then
-    "$PY" -m pip install -q "$TORCH"                       # a local CPU wheel (find-links); its deps from PyPI
+    :   # a local CPU wheel (find-links); its dependencies come with the package's install, below
   else
     "$PY" -m pip install -q "$TORCH" --index-url https://download.pytorch.org/whl/cpu \
       --extra-index-url https://pypi.org/simple            # PyTorch's CPU build

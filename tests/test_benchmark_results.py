@@ -161,6 +161,43 @@ def test_book_run_notes_pick_the_last_run_of_each_kind():
     )
 
 
+def test_the_full_profile_note_names_its_chapters_and_those_it_lacks():
+    default = _run("params/default.yaml", 2400, "b2")
+    full = _run("params/full.yaml", 6000, "f6", pieces=2)
+    full["chapter_seconds"] = {"01_measuring_bias": 600.0, "04_leave_one_out": 1800.0}
+    full["chapters_total_seconds"] = 2400.0
+    notes = benchmark_results.book_run_notes({"default": default, "full": full})
+    assert notes["recorded_full"] == (
+        "The full profile (params/full.yaml), from scratch in 2 pieces (commit f6, d): "
+        "chapters 01, 04 took 40 minutes (01: 10, 04: 30); chapters 07 not yet recorded."
+    )
+    full["chapter_seconds"]["07_what_it_takes"] = 60.0
+    assert benchmark_results.book_run_notes({"default": default, "full": full})["recorded_full"].endswith(
+        "(01: 10, 04: 30, 07: 1).")
+    assert benchmark_results.book_run_notes({"default": default})["recorded_full"] == (
+        "The full profile (params/full.yaml) has no recorded run yet.")
+
+
+def test_profile_comparison_table_and_chapter_4_sentence():
+    compared = {"04_leave_one_out": {
+        "default": {"passes_glue": "2", "n_samples": "40", "n_tasks": "6", "ood_wins": "5",
+                    "id_wins": "6"},
+        "full": {"passes_glue": "8", "n_samples": "100", "n_tasks": "6", "ood_wins": "6",
+                 "id_wins": "4"},
+        "labels": {"passes_glue": "six-task tuning passes", "ood_wins": "OOD beats base"},
+        "params": {"default": "params/default.yaml", "full": "params/full.yaml"}}}
+    table = benchmark_results.profile_comparison_table(compared)
+    assert table.loc[("chapter 4", "six-task tuning passes")].tolist() == ["2", "8"]
+    assert table.loc[("chapter 4", "OOD beats base")].tolist() == ["5", "6"]
+    assert benchmark_results.leave_one_out_comparison(compared) == (
+        "with 2 passes and 40 generations a prompt (default) and 8 and 100 (full), OOD's "
+        "entropy beats the base model's on 5 and 6 of 6 families, and ID's beats OOD's "
+        "on 6 and 4")
+    assert benchmark_results.profile_comparison_table({}) is None
+    assert benchmark_results.leave_one_out_comparison({}) == (
+        "chapter 4 has not been run in both profiles")
+
+
 def test_llama_cpp_table_and_finding_compare_tokens_per_second():
     from diffuse_utils.benchmark_results import llama_cpp_finding, llama_cpp_table
     measured = {"precision": {"llama.cpp": "Q4_1", "package": "float32"}, "rows": [

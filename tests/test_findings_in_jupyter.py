@@ -1,12 +1,15 @@
-"""A reader in Jupyter or Colab sees each chapter's findings with their numbers: the
-"What we saw" cell's output, executed with plain nbclient (no papermill, no book build)."""
+"""A reader in Jupyter or Colab sees each chapter's findings with their numbers: the "What we saw"
+cell's output. Every chapter has one such cell; the runner checks its output after each chapter
+runs (``run_notebooks.findings_problem``), so CI checks it for every chapter and for chapter 3
+run in the Colab-like environment."""
 import json
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -28,14 +31,33 @@ def test_every_chapter_writes_its_findings_in_a_cell_jupyter_shows(path):
     assert heading.startswith("## What we saw")
 
 
-@pytest.mark.embedded
-def test_a_chapter_run_with_plain_nbclient_shows_its_findings_without_glue_roles():
-    notebook = nbformat.read(ROOT / "notebooks" / "02_kl_equivalence.ipynb", as_version=4)
-    parameters = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    parameters.source += "\nfit_steps = 600  # small, as CI\n"
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT)}}).execute()
-    cell = notebook.cells[_findings_cells(notebook)[0]]
-    shown = "".join(o.get("data", {}).get("text/markdown", "") for o in cell.outputs)
-    assert shown and "{glue:" not in shown
-    assert re.search(r"\d\.\d", shown)        # the numbers, filled in
+def _executed(tmp_path, source: str, outputs: list) -> Path:
+    cell = nbformat.v4.new_code_cell(source, outputs=outputs)
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), cell]), path)
+    return path
+
+
+def _markdown(text) -> list:
+    return [nbformat.v4.new_output("display_data", data={"text/markdown": text})]
+
+
+@pytest.mark.parametrize("outputs, problem", [
+    (_markdown("The entropy rose from 1.95 to 2.29 nats."), None),
+    (_markdown(["The entropy rose ", "from 1.95 nats."]), None),          # nbformat's list form
+    (_markdown("The entropy rose from {glue:text}`base_entropy:.2f` nats."), "{glue} role"),
+    (_markdown("The entropy rose."), "no number"),
+    ([nbformat.v4.new_output("stream", name="stdout", text="1.95")], "no Markdown output"),
+    ([], "no Markdown output"),
+])
+def test_findings_problem_reads_the_findings_cell_as_jupyter_shows_it(tmp_path, outputs, problem):
+    """CI runs this on every executed chapter (scripts/run_notebooks.py) and on chapter 3 run in the
+    Colab-like environment (scripts/check_installed.py)."""
+    found = load_script("scripts/run_notebooks.py").findings_problem(
+        _executed(tmp_path, 'findings("""...""", values)', outputs))
+    assert found is None if problem is None else problem in found
+
+
+def test_a_notebook_without_findings_has_nothing_to_check(tmp_path):
+    runner = load_script("scripts/run_notebooks.py")
+    assert runner.findings_problem(_executed(tmp_path, "cost_findings(x)", [])) is None

@@ -101,6 +101,26 @@ def test_other_gguf_is_cached_by_name_size_and_mtime(tmp_path, monkeypatch):
     assert second != first and [t for _, t in written] == [first, second]
 
 
+def test_two_first_loads_at_once_both_succeed_and_leave_one_folder(tmp_path, monkeypatch, tokenizer):
+    """Two processes de-quantizing the same file: each writes its own partial folder; the one
+    that renames second finds the model there, drops its copy and goes on."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from diffuse_utils import models
+    target = tmp_path / "cache" / "model"
+
+    def from_pretrained(*args, **kwargs):   # the other process finishes while this one loads
+        target.mkdir(parents=True)
+        (target / "model.safetensors").write_text("the other's")
+        return make_tiny_model(len(tokenizer))
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", from_pretrained)
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", lambda *a, **k: tokenizer)
+    models._write_gguf_cache(tmp_path / "m.gguf", target)
+    assert (target / "model.safetensors").read_text() == "the other's"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["model"]   # no partial folder left
+
+
 def test_gguf_folders_and_files_that_cannot_load_say_why(tmp_path):
     several = tmp_path / "several"
     several.mkdir()
@@ -121,3 +141,13 @@ def test_packaged_base_model_missing_package_says_how_to_install(monkeypatch):
     monkeypatch.setitem(models.PACKAGED_GGUFS, "no-such-base", ("no_such_module_diffuse", "no-such-package"))
     with pytest.raises(ModelNotAvailableError, match="pip install no-such-package"):
         load_model("no-such-base")
+
+
+@pytest.mark.parametrize("name, label", [
+    (None, "SmolLM2-135M-Instruct"), ("embedded", "SmolLM2-135M-Instruct"),
+    ("google/gemma-2-2b-it", "gemma-2-2b-it"), ("/models/qwen/", "qwen"),
+    ("/models/base.Q8_0.gguf", "base.Q8_0"),
+])
+def test_model_label_names_the_model_a_table_shows(name, label):
+    from diffuse_utils.models import model_label
+    assert model_label(name) == label

@@ -19,6 +19,11 @@ time.sleep(3)
 for _ in tqdm(range(3), desc="counting"):
     time.sleep(1)"""
 
+# A "What we saw" cell whose Markdown keeps a glue role, as a page would that forgot to fill it in.
+GLUED_FINDINGS = """from IPython.display import Markdown
+findings = Markdown
+findings("The entropy rose to {glue:text}`entropy:.2f` nats.")"""
+
 from conftest import load_script
 
 
@@ -27,14 +32,17 @@ def load_runner():
 
 
 def test_a_long_cell_prints_heartbeats_with_its_output_and_progress(tmp_path):
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SLEEPY_CELL)])
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SLEEPY_CELL),
+                                               nbformat.v4.new_code_cell(GLUED_FINDINGS)])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, tmp_path / "01_sleepy.ipynb")
     run = subprocess.run([sys.executable, str(SCRIPT), "--heartbeat", "1", "--output", str(tmp_path / "out"),
                           str(tmp_path / "01_sleepy.ipynb")], check=False, capture_output=True, text=True,
                          timeout=120)
-    assert run.returncode == 0, run.stdout + run.stderr
-    beats = [line for line in run.stdout.splitlines() if line.startswith("    01_sleepy: cell 1 of 1, ")]
+    # it ran, and its findings would show Jupyter a glue role: the runner says so, after the time
+    assert run.returncode == 1 and "    done in " in run.stdout, run.stdout + run.stderr
+    assert "FAILED: 01_sleepy.ipynb: its findings show a {glue} role" in run.stderr, run.stderr
+    beats = [line for line in run.stdout.splitlines() if line.startswith("    01_sleepy: cell 1 of 2, ")]
     assert len(beats) >= 4, run.stdout
     assert all(re.search(r"\d+ min \d\d s in the cell, \d+ min \d\d s in the chapter \| import time", b) for b in beats)
     assert max(int(re.search(r"(\d\d) s in the cell", b).group(1)) for b in beats) >= 3, beats
