@@ -80,7 +80,8 @@ def show_source(obj):
     return Markdown(f"{fence}python\n{source}{newline}{fence}")
 
 
-_ROLE = re.compile(r"\{glue(?::text)?\}`(\w+)(?::([^`]*))?`")
+# a glue role; names may hold hyphens, as chapter 5's do (coverage_first_name_Tuned-ID)
+_ROLE = re.compile(r"\{glue(?::text)?\}`([\w-]+)(?::([^`]*))?`")
 _FIELD = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
 
 

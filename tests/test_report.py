@@ -76,6 +76,9 @@ def test_findings_fill_glue_roles_from_what_was_glued_and_keep_other_braces():
     )
     with pytest.raises(KeyError, match="no value glued as 'missing'"):
         report.findings("{glue:text}`missing`")
+    report.glue("coverage_first_name_Tuned-ID", 41)   # chapter 5 names its models this way
+    assert report.findings("covers {glue:text}`coverage_first_name_Tuned-ID` names").data == (
+        "covers 41 names")
 
 
 def test_timed_records_the_blocks_seconds_even_when_it_fails(monkeypatch):
