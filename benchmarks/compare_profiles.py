@@ -59,8 +59,9 @@ def glued(executed: Path) -> dict:
     values = {}
     for cell in json.loads(executed.read_text())["cells"]:
         for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            text = output.get("data", {}).get("text/plain")
+            glued_as = output.get("metadata", {}).get("scrapbook", {})
+            name, prefix = glued_as.get("name"), glued_as.get("mime_prefix", "")
+            text = output.get("data", {}).get(f"{prefix}text/plain")
             if name and text is not None:
                 values[name] = "".join(text).strip("'\"")
     return values

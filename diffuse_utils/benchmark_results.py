@@ -195,6 +195,45 @@ def _last(recorded: dict, keep) -> dict | None:
     return runs[-1] if runs else None
 
 
+def _newer(recorded: dict, run: dict | None, than: dict | None) -> dict | None:
+    """``run`` if it was recorded after ``than`` (in the file's order), else None: an
+    older partial run is superseded by the complete one after it."""
+    if run is None or than is None:
+        return run
+    order = [id(r) for r in recorded.values()]
+    return run if order.index(id(run)) > order.index(id(than)) else None
+
+
+def from_scratch_table(recorded: dict) -> pd.DataFrame:
+    """The last from-scratch run of each kind in ``book_timings.json`` (label -> run):
+    the default book (complete), the full profile (whole or in part) and CI. A row
+    each, named by its kind, commit and date; minutes per chapter (``01``, ``02``,
+    ...), all chapters, and the whole CI run."""
+    kinds = {
+        "default book": _last(
+            recorded,
+            lambda run: run["params"] in DEFAULT_PARAMS and not run.get("partial"),
+        ),
+        "full profile": _last(recorded, lambda run: run["params"] == FULL_PARAMS),
+        "CI": _last(recorded, lambda run: "ci_total_seconds" in run),
+    }
+    runs = {
+        f"{kind} ({run['commit']}, {run['date']}"
+        + (f", {run['pieces']} pieces" if run.get("pieces") else "")
+        + (", partial" if run.get("partial") else "")
+        + ")": run
+        for kind, run in kinds.items()
+        if run is not None
+    }
+    table = pd.DataFrame({k: r["chapter_seconds"] for k, r in runs.items()}).T / 60
+    table = table.sort_index(axis=1)
+    table.columns = [name[:2] for name in table]  # 01_measuring_bias: 01
+    table["all chapters"] = table.sum(axis=1)
+    whole = {k: r.get("ci_total_seconds", float("nan")) for k, r in runs.items()}
+    table["whole CI run"] = pd.Series(whole, dtype=float) / 60
+    return table.rename_axis(columns="minutes")
+
+
 def _partial_note(partial: dict | None) -> str:
     """A sentence on the last default run that stopped before the end ("" if none)."""
     if partial is None:
@@ -230,6 +269,7 @@ def book_run_notes(recorded: dict) -> dict:
     last = _last(default, lambda run: not run.get("partial") and not run.get("pieces"))
     ci = _last(recorded, lambda run: "ci_total_seconds" in run)
     before_7 = last and "07_what_it_takes" not in last["chapter_seconds"]
+    pieced = _last(default, lambda run: run.get("pieces") and not run.get("partial"))
     return {
         "default_book_when": f"commit {last['commit']}, {last['date']}"
         if last
@@ -238,10 +278,10 @@ def book_run_notes(recorded: dict) -> dict:
         "default_book_minutes": last["chapters_total_seconds"] / 60
         if last
         else float("nan"),
-        "partial_note": _partial_note(_last(default, lambda run: run.get("partial"))),
-        "pieces_note": _pieces_note(
-            _last(default, lambda run: run.get("pieces") and not run.get("partial"))
+        "partial_note": _partial_note(
+            _newer(recorded, _last(default, lambda run: run.get("partial")), last)
         ),
+        "pieces_note": _pieces_note(_newer(recorded, pieced, last)),
         "ci_minutes": ci["ci_total_seconds"] / 60 if ci else float("nan"),
         "recorded_full": _full_note(
             _last(recorded, lambda run: run["params"] == FULL_PARAMS), last
@@ -276,13 +316,24 @@ def profile_comparison_table(compared: dict) -> pd.DataFrame | None:
         {
             "chapter": f"chapter {int(chapter[:2])}",
             "value": label,
-            "default": pair["default"].get(name),
-            "full": pair["full"].get(name),
+            "default": _shown(pair["default"].get(name)),
+            "full": _shown(pair["full"].get(name)),
         }
         for chapter, pair in compared.items()
         for name, label in pair["labels"].items()
     ]
     return pd.DataFrame(rows).set_index(["chapter", "value"]) if rows else None
+
+
+def _shown(text: str | None) -> str | None:
+    """A glued value as the table shows it: a number to 3 decimals (whole ones
+    without), anything else as it is."""
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        return text
+    whole = number.is_integer()
+    return f"{number:.0f}" if whole else f"{number:.3f}"
 
 
 def leave_one_out_comparison(compared: dict) -> str:

@@ -161,6 +161,33 @@ def test_book_run_notes_pick_the_last_run_of_each_kind():
     )
 
 
+def test_an_older_partial_run_is_not_called_later():
+    recorded = {"stopped": _run("notebook defaults", 1200, "d4", partial=True),
+                "in pieces": _run("notebook defaults", 1800, "e5", pieces=3),
+                "default": _run("params/default.yaml", 2400, "b2")}
+    notes = benchmark_results.book_run_notes(recorded)
+    assert notes["default_book_when"] == "commit b2, d"
+    assert notes["partial_note"] == notes["pieces_note"] == ""
+
+
+def test_from_scratch_table_shows_the_last_run_of_each_kind():
+    full = _run("params/full.yaml", 6000, "f6", pieces=2, partial=True)
+    recorded = {"old default": _run("notebook defaults", 6000, "a1"),
+                "default": _run("params/default.yaml", 2400, "b2"),
+                "stopped": _run("params/default.yaml", 1200, "d4", partial=True),
+                "old ci": _run("params/ci.yaml", 360, "c2", ci_total_seconds=600),
+                "ci": _run("params/ci.yaml", 300, "c3", ci_total_seconds=480),
+                "full": full}
+    table = benchmark_results.from_scratch_table(recorded)
+    assert list(table.index) == ["default book (b2, d)", "full profile (f6, d, 2 pieces, partial)",
+                                 "CI (c3, d)"]
+    assert list(table.columns) == ["01", "07", "all chapters", "whole CI run"]
+    assert table.loc["default book (b2, d)"].tolist()[:3] == [20.0, 20.0, 40.0]
+    assert table.loc["CI (c3, d)", "whole CI run"] == 8.0
+    assert math.isnan(table.loc["default book (b2, d)", "whole CI run"])
+    assert benchmark_results.from_scratch_table({}).empty
+
+
 def test_the_full_profile_note_names_its_chapters_and_those_it_lacks():
     default = _run("params/default.yaml", 2400, "b2")
     full = _run("params/full.yaml", 6000, "f6", pieces=2)
@@ -189,6 +216,11 @@ def test_profile_comparison_table_and_chapter_4_sentence():
     table = benchmark_results.profile_comparison_table(compared)
     assert table.loc[("chapter 4", "six-task tuning passes")].tolist() == ["2", "8"]
     assert table.loc[("chapter 4", "OOD beats base")].tolist() == ["5", "6"]
+    compared["04_leave_one_out"]["default"]["ratio"] = "34.769293064771674"
+    compared["04_leave_one_out"]["full"]["ratio"] = "John"
+    compared["04_leave_one_out"]["labels"]["ratio"] = "a ratio"
+    assert benchmark_results.profile_comparison_table(compared).loc[
+        ("chapter 4", "a ratio")].tolist() == ["34.769", "John"]
     assert benchmark_results.leave_one_out_comparison(compared) == (
         "with 2 passes and 40 generations a prompt (default) and 8 and 100 (full), OOD's "
         "entropy beats the base model's on 5 and 6 of 6 families, and ID's beats OOD's "

@@ -10,8 +10,9 @@ compare_profiles = load_script("benchmarks/compare_profiles.py")
 
 def executed(folder, chapter: str, values: dict, params: str) -> None:
     """An executed chapter as myst-nb's glue leaves it: one display output per glued value."""
-    outputs = [nbformat.v4.new_output("display_data", data={"text/plain": repr(v)},
-                                      metadata={"scrapbook": {"name": n, "mime_prefix": ""}})
+    prefix = "application/papermill.record/"
+    outputs = [nbformat.v4.new_output("display_data", data={f"{prefix}text/plain": repr(v)},
+                                      metadata={"scrapbook": {"name": n, "mime_prefix": prefix}})
                for n, v in values.items()]
     folder.mkdir(exist_ok=True)
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("glue(...)", outputs=outputs)]),
