@@ -38,6 +38,14 @@ DEFAULT_PARAMS = ("notebook defaults", "params/default.yaml")  # a default book'
 FULL_PARAMS = "params/full.yaml"  # a full-profile run
 
 
+def _is_ci(run: dict) -> bool:
+    return "ci_total_seconds" in run
+
+
+def _is_full(run: dict) -> bool:
+    return run["params"] == FULL_PARAMS
+
+
 def _worst_prompt(steps: pd.DataFrame, naive: str, packed: str) -> pd.Series:
     """Per task, the largest absolute difference between the two methods' losses of one
     prompt (``prompt_losses``: one loss per prompt)."""
@@ -214,8 +222,8 @@ def from_scratch_table(recorded: dict) -> pd.DataFrame:
             recorded,
             lambda run: run["params"] in DEFAULT_PARAMS and not run.get("partial"),
         ),
-        "full profile": _last(recorded, lambda run: run["params"] == FULL_PARAMS),
-        "CI": _last(recorded, lambda run: "ci_total_seconds" in run),
+        "full profile": _last(recorded, _is_full),
+        "CI": _last(recorded, _is_ci),
     }
     runs = {
         f"{kind} ({run['commit']}, {run['date']}"
@@ -267,7 +275,7 @@ def book_run_notes(recorded: dict) -> dict:
     Example: a default run of 2400 chapter seconds gives ``default_book_minutes`` 40."""
     default = {k: run for k, run in recorded.items() if run["params"] in DEFAULT_PARAMS}
     last = _last(default, lambda run: not run.get("partial") and not run.get("pieces"))
-    ci = _last(recorded, lambda run: "ci_total_seconds" in run)
+    ci = _last(recorded, _is_ci)
     before_7 = last and "07_what_it_takes" not in last["chapter_seconds"]
     pieced = _last(default, lambda run: run.get("pieces") and not run.get("partial"))
     return {
@@ -283,9 +291,7 @@ def book_run_notes(recorded: dict) -> dict:
         ),
         "pieces_note": _pieces_note(_newer(recorded, pieced, last)),
         "ci_minutes": ci["ci_total_seconds"] / 60 if ci else float("nan"),
-        "recorded_full": _full_note(
-            _last(recorded, lambda run: run["params"] == FULL_PARAMS), last
-        ),
+        "recorded_full": _full_note(_last(recorded, _is_full), last),
     }
 
 

@@ -316,7 +316,7 @@ def main() -> int:
     args = parser.parse_args()
     import yaml
     sys.path.insert(0, str(ROOT / "scripts"))
-    from run_notebooks import parameters_for
+    from run_notebooks import findings_problem, parameters_for
     notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     notebook = ROOT / "notebooks" / f"{args.chapter}.ipynb"
     if notebook not in notebooks:
@@ -377,7 +377,6 @@ def main() -> int:
             return 1
         seconds = steps.done("chapter", f"{args.chapter} executed in {workdir} (outside the repository)",
                              json.dumps(overrides))
-        from run_notebooks import findings_problem
         problem = findings_problem(executed)
         if problem:
             print(f"FAILED: {args.chapter} in the Colab-like environment: {problem}", file=sys.stderr)

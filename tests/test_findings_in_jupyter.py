@@ -3,7 +3,6 @@ cell's output. Every chapter has one such cell; the runner checks its output aft
 runs (``run_notebooks.findings_problem``), so CI checks it for every chapter and for chapter 3
 run in the Colab-like environment."""
 import json
-import re
 from pathlib import Path
 
 import nbformat
@@ -13,11 +12,12 @@ from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+RUNNER = load_script("scripts/run_notebooks.py")   # its FINDINGS_CALL names the findings cell
 
 
 def _findings_cells(notebook: dict) -> list[int]:
     return [i for i, cell in enumerate(notebook["cells"])
-            if cell["cell_type"] == "code" and re.search(r"\bfindings\(", "".join(cell["source"]))]
+            if cell["cell_type"] == "code" and RUNNER.FINDINGS_CALL.search("".join(cell["source"]))]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -53,11 +53,10 @@ def _markdown(text) -> list:
 def test_findings_problem_reads_the_findings_cell_as_jupyter_shows_it(tmp_path, outputs, problem):
     """CI runs this on every executed chapter (scripts/run_notebooks.py) and on chapter 3 run in the
     Colab-like environment (scripts/check_installed.py)."""
-    found = load_script("scripts/run_notebooks.py").findings_problem(
+    found = RUNNER.findings_problem(
         _executed(tmp_path, 'findings("""...""", values)', outputs))
     assert found is None if problem is None else problem in found
 
 
 def test_a_notebook_without_findings_has_nothing_to_check(tmp_path):
-    runner = load_script("scripts/run_notebooks.py")
-    assert runner.findings_problem(_executed(tmp_path, "cost_findings(x)", [])) is None
+    assert RUNNER.findings_problem(_executed(tmp_path, "cost_findings(x)", [])) is None

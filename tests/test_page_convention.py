@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -26,6 +28,7 @@ PENDING_REWRITE: dict[str, str] = {}
 HIDDEN = {"remove-cell", "remove-input", "hide-input"}       # tags that keep a cell's code off the page
 GLUE_HIDDEN = {"remove-cell", "remove-input"}
 TIMING_NAMES = {"timings", "notebook_start", "perf_counter"}
+FINDINGS_CALL = load_script("scripts/run_notebooks.py").FINDINGS_CALL   # a findings template
 NUMBERED_HEADING = re.compile(r"^#{1,6}\s+\d+(\.\d+)*\.\s")   # "## 5. Defaults", "### 2.1. Rank"
 
 from conftest import load_script
@@ -112,7 +115,7 @@ def test_code_cells_are_short_and_hand_the_base_model_back(path):
         if cell["cell_type"] != "code" or "parameters" in tags(cell):
             continue
         source = code(cell)
-        if not re.search(r"\bfindings\(", source):
+        if not FINDINGS_CALL.search(source):
             lines = len(source.splitlines())
             assert lines <= MAX_CELL_LINES, f"{path.name} cell {index}: {lines} lines"
         assert ".unload()" not in source, f"{path.name} cell {index}: use du.adapter(...)"
