@@ -49,17 +49,49 @@ def label(name):
     return LABELS.get(name, name.replace("_", " "))
 
 
-def readable(frame: pd.DataFrame, drop_empty: bool = False) -> pd.DataFrame:
+MISSING = "–"  # a cell with no value, as the page shows it (not "NaN")
+
+
+def readable(
+    frame: pd.DataFrame, drop_empty: bool = False, digits: int | None = None
+) -> pd.DataFrame:
     """``frame`` with its row and column labels, and the names of its axes, in words
-    (:func:`label`, on every level of a MultiIndex); the numbers are not touched.
+    (:func:`label`, on every level of a MultiIndex); the numbers are not touched unless
+    ``digits`` is given.
 
     drop_empty: also leave out the columns that hold no number (all NaN), such as
     ``outside_share`` of answers measured without targets.
-    Example: ``readable(rng_table).T.round(3)``: one column per setting.
+    digits: show the numbers as :func:`rounded` does (text: for display only).
+    Example: ``readable(rng_table, digits=3).T``: one column per setting.
     """
     shown = frame.dropna(axis=1, how="all") if drop_empty else frame
     shown = shown.rename(index=label, columns=label)
-    return shown.rename_axis(
+    shown = shown.rename_axis(
         index=[label(n) for n in shown.index.names],
         columns=[label(n) for n in shown.columns.names],
     )
+    return shown if digits is None else rounded(shown, digits)
+
+
+def rounded(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """``frame`` as text for the page: every number column with ``digits`` decimals, a
+    column of whole numbers (counts that a missing value made floats) with none, and a
+    missing value as :data:`MISSING` where pandas would print ``NaN``. Other columns
+    keep their values. For display only: the result holds strings.
+    Example: a count column ``[3.0, NaN]`` -> ``["3", "–"]``; ``[0.5, 0.25]`` at 2
+    digits -> ``["0.50", "0.25"]``.
+    """
+    if digits < 0:
+        raise ValueError(f"digits is {digits}: give 0 or more decimals to show")
+    out = frame.astype(object)
+    for i in range(frame.shape[1]):  # by position: labels may repeat
+        values = frame.iloc[:, i]
+        number = pd.api.types.is_numeric_dtype(values)
+        if pd.api.types.is_bool_dtype(values) or not number:
+            out.iloc[:, i] = values.astype(object).where(values.notna(), MISSING)
+            continue
+        present = values.dropna()
+        whole = bool((present == present.round()).all())
+        fmt = "{:.0f}" if whole else f"{{:.{digits}f}}"
+        out.iloc[:, i] = [MISSING if pd.isna(v) else fmt.format(v) for v in values]
+    return out

@@ -1,9 +1,11 @@
-"""diffuse_utils.tables: labels in words, numbers untouched."""
+"""diffuse_utils.tables: labels in words, numbers untouched unless shown rounded."""
 import numpy as np
 import pandas as pd
 
 from diffuse_utils import answer_figures
-from diffuse_utils.tables import LABELS, label, readable
+import pytest
+
+from diffuse_utils.tables import LABELS, MISSING, label, readable, rounded
 
 
 def test_label_reads_the_figures_and_spaces_the_rest():
@@ -30,3 +32,26 @@ def test_readable_drops_only_empty_columns_when_asked():
     frame = pd.DataFrame({"valid_rate": [0.5, 1.0], "outside_share": [np.nan, np.nan]})
     assert list(readable(frame)) == ["valid rate", LABELS["outside_share"]]
     assert list(readable(frame, drop_empty=True)) == ["valid rate"]
+
+
+def test_rounded_gives_decimals_whole_counts_and_a_dash_for_missing():
+    frame = pd.DataFrame({"rate": [0.5, 0.123456, np.nan], "count": [3.0, np.nan, 12.0],
+                          "updates": [30, 10, 0], "name": ["Emma", None, "Liam"],
+                          "stopped": [True, False, True]})
+    shown = rounded(frame, 2)
+    assert list(shown["rate"]) == ["0.50", "0.12", MISSING]
+    assert list(shown["count"]) == ["3", MISSING, "12"]       # floats only because of the NaN
+    assert list(shown["updates"]) == ["30", "10", "0"]
+    assert list(shown["name"]) == ["Emma", MISSING, "Liam"]
+    assert list(shown["stopped"]) == [True, False, True]      # not a number column
+    assert frame["rate"].isna().sum() == 1                    # the caller's frame is not changed
+    assert list(rounded(pd.DataFrame({"x": [-1.0, 2.5]}), 0)["x"]) == ["-1", "2"]  # round half even
+
+
+def test_rounded_keeps_repeated_labels_apart_and_readable_rounds_when_asked():
+    frame = pd.DataFrame([[0.25, 1.0]], columns=["valid_rate", "valid_rate"])
+    assert rounded(frame, 1).iloc[0].tolist() == ["0.2", "1"]   # each column on its own
+    shown = readable(pd.DataFrame({"valid_rate": [0.5, np.nan]}), digits=3)
+    assert list(shown["valid rate"]) == ["0.500", MISSING]
+    with pytest.raises(ValueError, match="digits is -1"):
+        rounded(frame, -1)
