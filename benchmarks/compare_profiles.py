@@ -51,6 +51,28 @@ VERDICTS = {
         "best_other_entropy": "its mean entropy over valid answers (nats)",
         "best_other_valid": "its mean valid rate",
     },
+    "07_what_it_takes": {
+        "scope_note": "what ran",
+        "n_names_glue": "names generated per BABYNAMES adapter",
+        "names_outside_verdict": "BABYNAMES: valid names outside the targets",
+        "memorization_verdict": "BABYNAMES: memorization at a common loss",
+        "names_pick_sentence": "BABYNAMES: the settings the rule picks",
+        "suite_verdict": "six tasks: the left-out family's exact entropy",
+        "suite_pick_sentence": "six tasks: the settings the rule picks",
+        "format_verdict": "biographies: the end of turn after the first field",
+        "bio_transfer_verdict": "biographies: first names, format controlled",
+        "utility_verdict": "knowledge and greedy QA",
+    },
+    "08_beyond_the_paper": {
+        "n_names_glue": "names generated per adapter",
+        "passes_glue": "updates per run",
+        "fixed_list_gamma_stop_share_ratio": "fixed list at its gamma stop: held-out ratio",
+        "fresh_lists_same_updates_share_ratio": "fresh lists, same updates: held-out ratio",
+        "mechanism": "where the fall comes from",
+        "verdict_sentence": "the verdict",
+        "dose_lists": "remedy 3: the lists tuned",
+        "suite_change": "six tasks: left-out entropy, carried remedy against chapter 4",
+    },
 }
 
 
