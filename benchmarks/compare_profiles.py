@@ -47,7 +47,7 @@ VERDICTS = {
         "suite_samples_glue": "generations per six-task prompt",
         "tuned_entropy": "tuned models: mean entropy over valid answers (nats)",
         "tuned_valid": "tuned models: mean valid rate",
-        "best_other_method": "the untuned method of highest entropy",
+        "best_other_method": "the untuned method(s) of highest entropy",
         "best_other_entropy": "its mean entropy over valid answers (nats)",
         "best_other_valid": "its mean valid rate",
     },
