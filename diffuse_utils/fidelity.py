@@ -99,13 +99,28 @@ SCOPE_RUNS = {
 PROFILE_COLUMNS = {"CPU (profile default)": "default", "GPU (profile gpu)": "gpu"}
 
 
+# torch's precisions under the short names of the release's configs and the table
+SHORT_DTYPES = {
+    "torch.float32": "fp32",
+    "torch.bfloat16": "bf16",
+    "torch.float16": "fp16",
+}
+
+
 def scope_column(
-    settings: TuneSettings, start: str = "fresh adapter", dtype: str = "fp32"
+    settings: TuneSettings, start: str = "fresh adapter", dtype="fp32"
 ) -> dict:
     """A run's settings as a column of :func:`settings_table`: its
-    :class:`TuneSettings`, the adapter it starts from and the precision it tunes in
-    (``"auto"``: fp32 on a CPU)."""
-    shown = "fp32 on CPU, bf16 on a GPU" if dtype == "auto" else dtype
+    :class:`TuneSettings`, the adapter it starts from and the precision it tunes in:
+    a short name or the loaded model's ``torch.dtype`` (shown as "fp32", "bf16").
+    Example: ``scope_column(tuning, dtype=model.dtype)["dtype"]`` is "fp32" on a CPU.
+    """
+    if dtype == "auto":
+        raise ValueError(
+            "dtype 'auto' names no precision: pass the loaded model's dtype "
+            "(model.dtype), which is what the run tunes in"
+        )
+    shown = SHORT_DTYPES.get(str(dtype), str(dtype))
     return {**asdict(settings), "start": start, "dtype": shown}
 
 

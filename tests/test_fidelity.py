@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from diffuse_utils import TuneSettings, fidelity, profiles
@@ -94,7 +95,10 @@ def test_settings_table_fills_every_row_and_says_why_where_a_run_differs():
     assert fidelity.release_column("six tasks")["early_stop_gamma"] is None
     assert fidelity.release_column("Tuned-ID")["start"] == "six tasks"
     assert fidelity.profile_columns("Tuned-ID")[gpu]["start"] == "six tasks and fresh"
-    assert fidelity.scope_column(TuneSettings(), dtype="auto")["dtype"] == "fp32 on CPU, bf16 on a GPU"
+    assert fidelity.scope_column(TuneSettings(), dtype=torch.float32)["dtype"] == "fp32"
+    assert fidelity.scope_column(TuneSettings(), dtype=torch.bfloat16)["dtype"] == "bf16"
+    with pytest.raises(ValueError, match="pass the loaded model's dtype"):
+        fidelity.scope_column(TuneSettings(), dtype="auto")
     assert TuneSettings().update_per == "prompt"
 
 
