@@ -59,8 +59,9 @@ def _worst_prompt(steps: pd.DataFrame, naive: str, packed: str) -> pd.Series:
 def step_summary(steps: pd.DataFrame) -> pd.DataFrame:
     """One row per task of ``steps`` (``results["tuning_step"]``: a row per task and
     method, the naive method first and the package's last): each method's seconds, the
-    package's speed-up, tokens against the issue's minimum, peak memory, and the loss
-    difference between the naive path and the package (worst prompt, whole step).
+    package's speed-up, tokens against the minimum (each prompt once, every distinct
+    target prefix once), peak memory, and the loss difference between the naive path
+    and the package (worst prompt, whole step).
     Example: naive 2 s and package 0.5 s on a task give a speed-up of 4.0."""
     naive, first, second, packed = list(dict.fromkeys(steps["method"]))
     table = steps.pivot(
