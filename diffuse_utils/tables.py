@@ -36,6 +36,14 @@ LABELS = {
     "sampled_ratio": "held-out ratio (sampled)",
     "sampled_e_ratio": "E ratio (sampled)",
     "knowledge_change": "knowledge change (points)",
+    # the utility probes (utility.UtilityProbe, as the training monitor records them)
+    "qa_named": "capital QA (named)",
+    "qa_exact": "capital QA (exact)",
+    "utility/qa_named": "capital QA (named)",
+    "utility/qa_exact": "capital QA (exact)",
+    "utility/knowledge": "knowledge (exact probe)",
+    "utility/perplexity": "perplexity",
+    "sem": "standard error",
 }
 
 
