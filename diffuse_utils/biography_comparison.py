@@ -166,7 +166,8 @@ def example_rows(
 ) -> dict[str, list[str]]:
     """Model -> ``n`` of its well-formed biographies, drawn at random (one generator
     seeded with ``seed``, drawn in the models' order), in the order generated, each its
-    six fields joined by ``" | "``; blank strings where a model has fewer.
+    six fields joined by ``" | "`` (a field it did not write as "–"); blank strings
+    where a model has fewer.
     Example: ``pd.DataFrame(example_rows(well_formed, 5))``, a column per model."""
     rng = np.random.default_rng(seed)
     examples = {}
@@ -177,10 +178,17 @@ def example_rows(
             else []
         )
         rows = [
-            " | ".join(str(frame.iloc[i][f]) for f in FIELDS) for i in sorted(picks)
+            " | ".join(_field_text(frame.iloc[i][f]) for f in FIELDS)
+            for i in sorted(picks)
         ]
         examples[name] = rows + [""] * (n - len(rows))
     return examples
+
+
+def _field_text(value) -> str:
+    """A biography field as an example shows it: "–" where it was not written."""
+    missing = value is None or (isinstance(value, float) and np.isnan(value))
+    return "–" if missing else str(value)
 
 
 def birth_place_match(

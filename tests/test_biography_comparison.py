@@ -81,6 +81,10 @@ def test_diversity_at_equal_size_reads_every_model_on_the_smallest_count():
 def test_example_rows_join_the_fields_and_pad_a_short_model():
     rows = compare.example_rows({"base": parse_biographies([BO])}, 2, seed=0)
     assert rows == {"base": ["Bo Li | Male | 1950 | Hanoi, Vietnam | Poet | Wrote", ""]}
+    frame = parse_biographies([BO]).astype(object)
+    frame.loc[0, "gender"], frame.loc[0, "birth_date"] = np.nan, None   # not written
+    rows = compare.example_rows({"base": frame}, 1, seed=0)
+    assert rows == {"base": ["Bo Li | – | – | Hanoi, Vietnam | Poet | Wrote"]}
 
 
 def test_birth_place_match_rates_the_located_places():
