@@ -11,11 +11,15 @@ Example::
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
+
+from .tables import label
 
 
 def use_book_style() -> None:
@@ -151,10 +155,31 @@ def grouped_bars(
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.5))
     sns.barplot(frame, x=x, y=y, hue=hue, ax=ax)
-    ax.set(title=title, xlabel="")
+    ax.set(title=title, xlabel="", ylabel=label(y))
+    labels = [textwrap.fill(label(t.get_text()), 14) for t in ax.get_xticklabels()]
+    ax.set_xticks(ax.get_xticks(), labels)  # long labels wrap instead of running together
     ax.tick_params(axis="x", labelsize=8)
     ax.figure.tight_layout()
+    _legend_outside(ax)  # after the layout: the saved figure grows to hold it
     return ax.figure
+
+
+def _legend_outside(ax, longest: int = 20):
+    """Move ``ax``'s legend off the bars: beside the axes, or below the x labels in two
+    columns when an entry is longer than ``longest`` characters (it would squeeze the
+    axes)."""
+    names = ax.get_legend_handles_labels()[1]
+    style = dict(frameon=False, fontsize=8)
+    if max(map(len, names), default=0) <= longest:
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), **style)
+        return
+    ax.figure.canvas.draw()  # the tick labels' extent is known once drawn
+    to_axes = ax.transAxes.inverted()
+    boxes = [to_axes.transform(t.get_window_extent()) for t in ax.get_xticklabels()]
+    bottom = min((box[0][1] for box in boxes), default=0.0)
+    sns.move_legend(
+        ax, "upper center", bbox_to_anchor=(0.5, bottom - 0.03), ncol=2, **style
+    )
 
 
 def tradeoff_scatter(
