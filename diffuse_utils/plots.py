@@ -157,7 +157,7 @@ def grouped_bars(
     sns.barplot(frame, x=x, y=y, hue=hue, ax=ax)
     ax.set(title=title, xlabel="", ylabel=label(y))
     labels = [textwrap.fill(label(t.get_text()), 14) for t in ax.get_xticklabels()]
-    ax.set_xticks(ax.get_xticks(), labels)  # long labels wrap instead of running together
+    ax.set_xticks(ax.get_xticks(), labels)  # long labels wrap, not run together
     ax.tick_params(axis="x", labelsize=8)
     ax.figure.tight_layout()
     _legend_outside(ax)  # after the layout: the saved figure grows to hold it
