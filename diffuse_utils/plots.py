@@ -68,7 +68,8 @@ def distribution_bars(
         .reset_index()
         .melt("outcome", var_name="distribution", value_name="probability")
     )
-    if ax is None:
+    own = ax is None  # a figure of its own: room for the legend beside the axes
+    if own:
         _, ax = plt.subplots(figsize=(max(6, 0.6 * len(frame)), 3.5))
     sns.barplot(long, x="outcome", y="probability", hue="distribution", ax=ax)
     ax.set(title=title, xlabel="")
@@ -79,6 +80,8 @@ def distribution_bars(
         else 0,
     )
     ax.figure.tight_layout()
+    if own:
+        _legend_outside(ax)
     return ax.figure
 
 
@@ -94,7 +97,8 @@ def lines(
 ):
     """One line per column in ``ys`` against ``x``; ``reference`` draws labelled
     horizontal lines; ``whole_x`` ticks whole numbers only (passes, not 1.2)."""
-    if ax is None:
+    own = ax is None  # a figure of its own: room for the legend beside the axes
+    if own:
         _, ax = plt.subplots(figsize=(6, 3.5))
     for column in ys:
         ax.plot(frame[x], frame[column], marker="o", label=column)
@@ -112,6 +116,8 @@ def lines(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.legend()
     ax.figure.tight_layout()
+    if own:
+        _legend_outside(ax)
     return ax.figure
 
 
@@ -131,7 +137,8 @@ def lines_with_ci(
     reference: an optional column of ``frame`` drawn as a dashed line (e.g. the uniform
     entropy ln n).
     """
-    if ax is None:
+    own = ax is None  # a figure of its own: room for the legend beside the axes
+    if own:
         _, ax = plt.subplots(figsize=(6, 3.5))
     sns.lineplot(
         frame, x=x, y=y, hue=hue, marker="o", errorbar=("ci", 95), seed=seed, ax=ax
@@ -144,6 +151,8 @@ def lines_with_ci(
         ax.legend()
     ax.set(title=title)
     ax.figure.tight_layout()
+    if own:
+        _legend_outside(ax)
     return ax.figure
 
 
@@ -152,7 +161,8 @@ def grouped_bars(
 ):
     """Bars of ``y`` per ``x``, one colour per ``hue`` (e.g. seconds per task and
     method)."""
-    if ax is None:
+    own = ax is None  # a figure of its own: room for the legend beside the axes
+    if own:
         _, ax = plt.subplots(figsize=(7, 3.5))
     sns.barplot(frame, x=x, y=y, hue=hue, ax=ax)
     ax.set(title=title, xlabel="", ylabel=label(y))
@@ -160,15 +170,18 @@ def grouped_bars(
     ax.set_xticks(ax.get_xticks(), labels)  # long labels wrap, not run together
     ax.tick_params(axis="x", labelsize=8)
     ax.figure.tight_layout()
-    _legend_outside(ax)  # after the layout: the saved figure grows to hold it
+    if own:  # after the layout: the saved figure grows to hold it
+        _legend_outside(ax)
     return ax.figure
 
 
 def _legend_outside(ax, longest: int = 20):
-    """Move ``ax``'s legend off the bars: beside the axes, or below the x labels in two
+    """Move ``ax``'s legend off the data: beside the axes, or below the x labels in two
     columns when an entry is longer than ``longest`` characters (it would squeeze the
-    axes)."""
-    names = ax.get_legend_handles_labels()[1]
+    axes). Nothing to move without a legend."""
+    if ax.get_legend() is None:
+        return
+    names = [t.get_text() for t in ax.get_legend().get_texts()]
     style = dict(frameon=False, fontsize=8)
     if max(map(len, names), default=0) <= longest:
         sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), **style)
