@@ -158,7 +158,7 @@ def settings_table(columns: dict[str, dict], scope: str) -> pd.DataFrame:
     }
     frame = pd.DataFrame(
         {
-            name: {ROWS[k]: _show(values.get(k)) for k in ROWS}
+            name: {ROWS[k]: _show(values.get(k), k) for k in ROWS}
             for name, values in table.items()
         }
     )
@@ -203,7 +203,11 @@ def why_ours_differs(columns: dict[str, dict], scope: str):
     )
 
 
-def _show(value) -> str:
+# What a setting left at None means, where "none" would read wrongly ("no targets")
+NONE_MEANS = {"tasks_per_step": "all", "targets_per_step": "all"}
+
+
+def _show(value, setting: str = "") -> str:
     if isinstance(value, (tuple, list)):
         return ", ".join(str(v).removesuffix("_proj") for v in value)
-    return "none" if value is None else str(value)
+    return NONE_MEANS.get(setting, "none") if value is None else str(value)

@@ -96,6 +96,8 @@ def test_settings_table_fills_every_row_and_says_why_where_a_run_differs():
     assert fidelity.release_column("Tuned-ID")["start"] == "six tasks"
     assert fidelity.profile_columns("Tuned-ID")[gpu]["start"] == "six tasks and fresh"
     assert fidelity.scope_column(TuneSettings(), dtype=torch.float32)["dtype"] == "fp32"
+    release = fidelity.settings_table({}, "RNG")["release (code)"]
+    assert release["targets per update"] == "all" and release["early stop gamma"] == "none"
     assert fidelity.scope_column(TuneSettings(), dtype=torch.bfloat16)["dtype"] == "bf16"
     with pytest.raises(ValueError, match="pass the loaded model's dtype"):
         fidelity.scope_column(TuneSettings(), dtype="auto")
