@@ -315,13 +315,23 @@ def _full_note(full: dict | None, default: dict | None) -> str:
     )
 
 
+def page_label(stem: str) -> str:
+    """A notebook's stem in words: ``"04_leave_one_out"`` -> ``"chapter 4"``; the pages
+    numbered 90 and up are the reference pages, named by their title word
+    (``"90_performance"`` -> ``"performance page"``)."""
+    number, _, name = stem.partition("_")
+    if int(number) < 90:
+        return f"chapter {int(number)}"
+    return f"{name.replace('_', ' ')} page"
+
+
 def profile_comparison_table(compared: dict) -> pd.DataFrame | None:
     """``profile_comparison.json`` (``benchmarks/compare_profiles.py``) as a table: a
     row per chapter and value (in words), the default profile's value beside the full
     one's; None when no chapter has run in both."""
     rows = [
         {
-            "chapter": f"chapter {int(chapter[:2])}",
+            "chapter": page_label(chapter),
             "value": label,
             "default": _shown(pair["default"].get(name)),
             "full": _shown(pair["full"].get(name)),

@@ -247,3 +247,8 @@ def test_llama_cpp_table_and_finding_compare_tokens_per_second():
                                         "sequential chat completions and 0.50 times those of its batch API")
     assert llama_cpp_table({"skipped": "not installed"}) is None and llama_cpp_table(None) is None
     assert llama_cpp_finding(None).startswith("llama.cpp was not measured here")
+
+
+def test_page_label_names_chapters_and_reference_pages():
+    assert benchmark_results.page_label("04_leave_one_out") == "chapter 4"
+    assert benchmark_results.page_label("90_performance") == "performance page"
