@@ -23,8 +23,11 @@ from .tables import label
 
 
 def use_book_style() -> None:
-    """Seaborn's whitegrid theme at a size readable in the rendered book."""
+    """Seaborn's whitegrid theme at a size readable in the rendered book, and tables
+    whose cells show their whole text (a page's table cells wrap; pandas would cut
+    them at 50 characters with "...")."""
     sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
+    pd.set_option("display.max_colwidth", None)
 
 
 COLUMN_INCHES = 7.5  # the text column's width: a figure this wide is drawn at full size
