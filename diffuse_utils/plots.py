@@ -114,7 +114,7 @@ def lines(
             xytext=(2, 3),
             fontsize=9,
         )
-    ax.set(title=title, xlabel=x, xscale="log" if logx else "linear")
+    ax.set(title=title, xlabel=label(x), xscale="log" if logx else "linear")
     if whole_x:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.legend()
@@ -152,7 +152,7 @@ def lines_with_ci(
             curve.index, curve.to_numpy(), linestyle="--", color="grey", label=reference
         )
         ax.legend()
-    ax.set(title=title)
+    ax.set(title=title, xlabel=label(x), ylabel=label(y))
     ax.figure.tight_layout()
     if own:
         _legend_outside(ax)
@@ -206,8 +206,8 @@ def tradeoff_scatter(
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
     sns.scatterplot(frame, x=x, y=y, hue=hue, style=style, s=70, ax=ax)
-    ax.set(title=title)
-    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    ax.set(title=title, xlabel=label(x), ylabel=label(y))
+    ax.legend(fontsize=8, bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False)
     ax.figure.tight_layout()
     return ax.figure
 
