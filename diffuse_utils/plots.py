@@ -105,10 +105,10 @@ def lines(
         _, ax = plt.subplots(figsize=(6, 3.5))
     for column in ys:
         ax.plot(frame[x], frame[column], marker="o", label=column)
-    for label, value in (reference or {}).items():
+    for name, value in (reference or {}).items():
         ax.axhline(value, linestyle="--", color="grey", linewidth=1)
         ax.annotate(
-            label,
+            name,
             (frame[x].min(), value),
             textcoords="offset points",
             xytext=(2, 3),
