@@ -183,3 +183,14 @@ def test_site_check_lets_only_the_named_overflows_wait(monkeypatch):
     monkeypatch.setitem(check_site.PENDING_OVERFLOW, "table", "the mechanism, kept for a kind that must wait")
     assert check_site.pending(table) and not check_site.pending(code)
     assert (ROOT / "_static" / "diffuse.css").read_text().count("pre-wrap") == 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_valid_nbformat_with_unique_cell_ids(path):
+    """A cell copied from another keeps its id unless it is given a new one: two cells with one id
+    are invalid nbformat (papermill and Jupyter warn or refuse)."""
+    import nbformat
+
+    ids = [cell.get("id") for cell in cells_of(path)]   # as written: reading mends repeats
+    assert None not in ids and len(ids) == len(set(ids)), f"{path.name}: missing or repeated ids"
+    nbformat.validate(nbformat.read(path, as_version=4))   # raises ValidationError, naming the cell
