@@ -89,3 +89,24 @@ def test_a_notebooks_defaults_are_its_default_profiles(notebook):
     for key, value in default.items():
         if key in parameters:
             assert parameters[key] == value, (notebook.name, key, parameters[key], value)
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("0*.ipynb")), ids=lambda p: p.stem)
+def test_no_cell_reads_a_profile_setting_before_the_profile_is_applied(notebook):
+    """A cell above ``profiles.apply`` sees the notebook's defaults, not the profile's: chapter 7's
+    note on what ran said "2 BABYNAMES runs" in the full profile, which ran 8."""
+    import re
+
+    book = yaml.safe_load((ROOT / "diffuse_utils" / "profiles.yaml").read_text())
+    names = set()
+    for entry in book.values():
+        chapters = entry.get("chapters") or {}
+        names |= set(chapters.get("all", {})) | set(chapters.get(notebook.stem, {}))
+    cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    applied = next(i for i, c in enumerate(cells) if "profiles.apply(" in "".join(c["source"]))
+    for cell in cells[:applied]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            continue
+        source = "".join(cell["source"])
+        read = sorted(n for n in names if re.search(rf"\b{n}\b", source))
+        assert not read, f"{notebook.name}: a cell above profiles.apply reads {read}"
