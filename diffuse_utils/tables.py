@@ -83,8 +83,9 @@ def readable(
 
 def rounded(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """``frame`` as text for the page: every number column with ``digits`` decimals, a
-    column of whole numbers (counts that a missing value made floats) with none, and a
-    missing value as :data:`MISSING` where pandas would print ``NaN``. Other columns
+    column of counts (integers, or whole floats past 1: counts a missing value made
+    floats) with none, and a missing value as :data:`MISSING` where pandas prints
+    ``NaN``. Other columns
     keep their values. For display only: the result holds strings.
     Example: a count column ``[3.0, NaN]`` -> ``["3", "–"]``; ``[0.5, 0.25]`` at 2
     digits -> ``["0.50", "0.25"]``.
@@ -99,7 +100,11 @@ def rounded(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
             out.iloc[:, i] = values.astype(object).where(values.notna(), MISSING)
             continue
         present = values.dropna()
-        whole = bool((present == present.round()).all())
+        # counts: integers, or floats (a missing value made them so) that are whole and
+        # reach past 1; a share of only 0s and 1s keeps its decimals
+        whole = pd.api.types.is_integer_dtype(values) or bool(
+            (present == present.round()).all() and present.abs().max() > 1
+        )
         fmt = "{:.0f}" if whole else f"{{:.{digits}f}}"
         out.iloc[:, i] = [MISSING if pd.isna(v) else fmt.format(v) for v in values]
     return out

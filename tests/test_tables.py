@@ -46,11 +46,14 @@ def test_rounded_gives_decimals_whole_counts_and_a_dash_for_missing():
     assert list(shown["stopped"]) == [True, False, True]      # not a number column
     assert frame["rate"].isna().sum() == 1                    # the caller's frame is not changed
     assert list(rounded(pd.DataFrame({"x": [-1.0, 2.5]}), 0)["x"]) == ["-1", "2"]  # round half even
+    shares = rounded(pd.DataFrame({"share": [0.0, 1.0], "points": [-2.0, 0.0]}), 3)
+    assert list(shares["share"]) == ["0.000", "1.000"]   # a share, not a count
+    assert list(shares["points"]) == ["-2", "0"]
 
 
 def test_rounded_keeps_repeated_labels_apart_and_readable_rounds_when_asked():
-    frame = pd.DataFrame([[0.25, 1.0]], columns=["valid_rate", "valid_rate"])
-    assert rounded(frame, 1).iloc[0].tolist() == ["0.2", "1"]   # each column on its own
+    frame = pd.DataFrame([[0.25, 3.0]], columns=["valid_rate", "valid_rate"])
+    assert rounded(frame, 1).iloc[0].tolist() == ["0.2", "3"]   # each column on its own
     shown = readable(pd.DataFrame({"valid_rate": [0.5, np.nan]}), digits=3)
     assert list(shown["valid rate"]) == ["0.500", MISSING]
     with pytest.raises(ValueError, match="digits is -1"):
