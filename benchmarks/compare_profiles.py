@@ -57,6 +57,8 @@ VERDICTS = {
         "names_outside_verdict": "BABYNAMES: valid names outside the targets",
         "memorization_verdict": "BABYNAMES: memorization at a common loss",
         "names_pick_sentence": "BABYNAMES: the settings the rule picks",
+        "held_out_glue": "six tasks: the family left out",
+        "prompt_passes_glue": "six tasks: passes of a 'prompt' run",
         "suite_verdict": "six tasks: the left-out family's exact entropy",
         "suite_pick_sentence": "six tasks: the settings the rule picks",
         "format_verdict": "biographies: the end of turn after the first field",
