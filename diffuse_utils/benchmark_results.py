@@ -325,6 +325,22 @@ def page_label(stem: str) -> str:
     return f"{name.replace('_', ' ')} page"
 
 
+COMPARISON_FILE = "benchmarks/profile_comparison.json"  # benchmarks/compare_profiles.py
+
+
+def recorded_values(chapter: str, profile: str = "full", path=COMPARISON_FILE) -> dict:
+    """The values ``chapter`` glued in ``profile``'s recorded run, as
+    ``benchmarks/compare_profiles.py`` kept them (name -> text); empty where the file
+    or the chapter is not there (a copy of the notebook alone, as on Colab).
+    Example: ``recorded_values("07_what_it_takes").get("suite_verdict")``."""
+    import json
+    from pathlib import Path
+
+    found = Path(path)
+    compared = json.loads(found.read_text()) if found.exists() else {}
+    return compared.get(chapter, {}).get(profile, {})
+
+
 def profile_comparison_table(compared: dict) -> pd.DataFrame | None:
     """``profile_comparison.json`` (``benchmarks/compare_profiles.py``) as a table: a
     row per chapter and value (in words), the default profile's value beside the full

@@ -1,6 +1,7 @@
 """The Performance page's tables and sentences from benchmark files, against hand-built
 results."""
 
+import json
 import math
 
 import pandas as pd
@@ -252,3 +253,13 @@ def test_llama_cpp_table_and_finding_compare_tokens_per_second():
 def test_page_label_names_chapters_and_reference_pages():
     assert benchmark_results.page_label("04_leave_one_out") == "chapter 4"
     assert benchmark_results.page_label("90_performance") == "performance page"
+
+
+def test_recorded_values_reads_a_profiles_run_and_is_empty_without_one(tmp_path):
+    path = tmp_path / "profile_comparison.json"
+    path.write_text(json.dumps({"07_what_it_takes": {"full": {"suite_verdict": "Yes."},
+                                                     "default": {"suite_verdict": "No."}}}))
+    assert benchmark_results.recorded_values("07_what_it_takes", path=path) == {
+        "suite_verdict": "Yes."}
+    assert benchmark_results.recorded_values("08_beyond_the_paper", path=path) == {}
+    assert benchmark_results.recorded_values("07_what_it_takes", path=tmp_path / "no.json") == {}
