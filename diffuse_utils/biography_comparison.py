@@ -36,6 +36,7 @@ from .biographies import (
 )
 from .decoding import SampleSettings
 from .plots import panels
+from .tables import MISSING
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,8 @@ def example_rows(
 ) -> dict[str, list[str]]:
     """Model -> ``n`` of its well-formed biographies, drawn at random (one generator
     seeded with ``seed``, drawn in the models' order), in the order generated, each its
-    six fields joined by ``" | "`` (a field it did not write as "–"); blank strings
-    where a model has fewer.
+    six fields joined by ``" | "`` (a field it did not write as ``MISSING``); blank
+    strings where a model has fewer.
     Example: ``pd.DataFrame(example_rows(well_formed, 5))``, a column per model."""
     rng = np.random.default_rng(seed)
     examples = {}
@@ -188,7 +189,7 @@ def example_rows(
 def _field_text(value) -> str:
     """A biography field as an example shows it: "–" where it was not written."""
     missing = value is None or (isinstance(value, float) and np.isnan(value))
-    return "–" if missing else str(value)
+    return MISSING if missing else str(value)
 
 
 def birth_place_match(

@@ -82,10 +82,7 @@ def distribution_bars(
         if len(frame) > 10 or frame.index.astype(str).str.len().max() > 3
         else 0,
     )
-    ax.figure.tight_layout()
-    if own:
-        _legend_outside(ax)
-    return ax.figure
+    return _finish(ax, own)
 
 
 def lines(
@@ -118,10 +115,7 @@ def lines(
     if whole_x:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.legend()
-    ax.figure.tight_layout()
-    if own:
-        _legend_outside(ax)
-    return ax.figure
+    return _finish(ax, own)
 
 
 def lines_with_ci(
@@ -153,10 +147,7 @@ def lines_with_ci(
         )
         ax.legend()
     ax.set(title=title, xlabel=label(x), ylabel=label(y))
-    ax.figure.tight_layout()
-    if own:
-        _legend_outside(ax)
-    return ax.figure
+    return _finish(ax, own)
 
 
 def grouped_bars(
@@ -172,8 +163,14 @@ def grouped_bars(
     labels = [textwrap.fill(label(t.get_text()), 14) for t in ax.get_xticklabels()]
     ax.set_xticks(ax.get_xticks(), labels)  # long labels wrap, not run together
     ax.tick_params(axis="x", labelsize=8)
+    return _finish(ax, own)
+
+
+def _finish(ax, own: bool):
+    """Lay out ``ax``'s figure and return it; a figure of its ``own`` then has its
+    legend moved off the data (after the layout: the saved figure grows to hold it)."""
     ax.figure.tight_layout()
-    if own:  # after the layout: the saved figure grows to hold it
+    if own:
         _legend_outside(ax)
     return ax.figure
 

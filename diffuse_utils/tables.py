@@ -85,8 +85,8 @@ def rounded(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """``frame`` as text for the page: every number column with ``digits`` decimals, a
     column of counts (integers, or whole floats past 1: counts a missing value made
     floats) with none, and a missing value as :data:`MISSING` where pandas prints
-    ``NaN``. Other columns
-    keep their values. For display only: the result holds strings.
+    ``NaN``. Other columns keep their values. For display only: the result holds
+    strings.
     Example: a count column ``[3.0, NaN]`` -> ``["3", "–"]``; ``[0.5, 0.25]`` at 2
     digits -> ``["0.50", "0.25"]``.
     """
