@@ -22,7 +22,10 @@ The chapter times come from the book runner (scripts/run_notebooks.py). The page
 shows that build's own times; this file keeps the from-scratch runs, which a cached re-run cannot show.
 A run taken in pieces is recorded with "pieces": the number of runner invocations (its
 chapters_total_seconds sums the chapters; the time between pieces is not in it), so it is never read
-as one end-to-end run. A run that stopped early is recorded with --partial ("partial": true).
+as one end-to-end run. A run that stopped early is recorded with --partial ("partial": true). A run
+of chapters side by side (run_notebooks.py --jobs, as CI runs them) is recorded with "jobs" and
+"chapters_wall_seconds", from the first chapter's start to the last one's end; its chapter times
+overlap, so chapters_total_seconds is more than it took.
 """
 import argparse
 import datetime
@@ -32,6 +35,8 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+
+from diffuse_utils.benchmark_results import chapters_wall_seconds
 
 HERE = Path(__file__).resolve().parent
 BOOK_CHAPTERS = sorted(path.stem for path in (HERE.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -52,12 +57,14 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {gpu}"
 
 
-def combine(runs: list[dict]) -> tuple[str, dict, int]:
-    """``(params, chapter seconds, pieces)`` of one book run from the runner's timings files.
+def combine(runs: list[dict]) -> tuple[str, dict, int, dict]:
+    """``(params, chapter seconds, pieces, start times)`` of one book run from the runner's timings
+    files.
 
     Pieces are the distinct runner invocations (a file written before the runner noted them counts
     as one). The files must share their parameters and not repeat a chapter, and the chapters must
-    have started in book order, so no chapter ran after a later one had filled the caches."""
+    have started in book order, so no chapter ran after a later one had filled the caches; chapters
+    run side by side (``jobs``) started in the order the runner's ``READS`` allows instead."""
     if len({run["params"] for run in runs}) > 1:
         raise SystemExit(f"the timings files have different parameters: {sorted({run['params'] for run in runs})}")
     seconds, started, invocations = {}, {}, set()
@@ -68,9 +75,10 @@ def combine(runs: list[dict]) -> tuple[str, dict, int]:
         started.update(run.get("started", {}))
         invocations |= {run.get("invocation", {}).get(stem, f"file {index}") for stem in run["seconds"]}
     ran = sorted((started[stem], stem) for stem in seconds if stem in started)
-    if [stem for _, stem in ran] != sorted(stem for _, stem in ran):
+    side_by_side = any(run.get("jobs", 1) > 1 for run in runs)
+    if not side_by_side and [stem for _, stem in ran] != sorted(stem for _, stem in ran):
         raise SystemExit(f"the chapters did not run in book order: {[stem for _, stem in ran]}")
-    return runs[0]["params"], dict(sorted(seconds.items())), len(invocations)
+    return runs[0]["params"], dict(sorted(seconds.items())), len(invocations), started
 
 
 def main() -> int:
@@ -86,7 +94,8 @@ def main() -> int:
     for path in args.timings:
         if not path.exists():
             raise SystemExit(f"{path} does not exist: run the book first (bash scripts/book.sh)")
-    params, seconds, pieces = combine([json.loads(path.read_text()) for path in args.timings])
+    runs = [json.loads(path.read_text()) for path in args.timings]
+    params, seconds, pieces, started = combine(runs)
     missing = [stem for stem in BOOK_CHAPTERS if stem not in seconds]
     if missing and not args.partial:
         raise SystemExit(f"the run has no times for {missing}: run them, or record it with --partial")
@@ -95,6 +104,10 @@ def main() -> int:
              "machine": machine()}
     if pieces > 1:
         entry["pieces"] = pieces
+    jobs = max(run.get("jobs", 1) for run in runs)
+    if jobs > 1:
+        entry["jobs"] = jobs
+        entry["chapters_wall_seconds"] = chapters_wall_seconds(seconds, started)
     if args.partial:
         entry["partial"] = True
     if args.ci_seconds:

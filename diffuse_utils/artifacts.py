@@ -35,6 +35,7 @@ from .cache_keys import (  # noqa: F401
     adapter_fingerprint,
     config_key,
     model_id,
+    partial_path,
     publish,
     write_result,
 )
@@ -160,7 +161,7 @@ def _save_tuned(
 ) -> None:
     """Write the adapter, ``history.csv`` and ``config.json`` through a ``.partial``
     folder."""
-    partial = folder.with_name(folder.name + ".partial")
+    partial = partial_path(folder)
     save_adapter(tuned, partial)
     history.to_csv(partial / "history.csv", index=False)
     (partial / "config.json").write_text(

@@ -21,6 +21,8 @@ Example::
 
 from __future__ import annotations
 
+import datetime
+
 import pandas as pd
 
 # the columns of the sampling table, in the order the page shows them
@@ -198,6 +200,32 @@ def gpu_findings(gpu: dict | None) -> dict[str, str]:
     return said
 
 
+def chapters_wall_seconds(seconds: dict, started: dict) -> float:
+    """The wall time of chapters run side by side (``run_notebooks.py --jobs``): from
+    the first start to the last end. ``seconds``: chapter -> seconds; ``started``:
+    chapter -> ISO start time. Example: two chapters of 60 s, the second started 30 s
+    after the first, took 90 s."""
+    start = {
+        c: datetime.datetime.fromisoformat(started[c]).timestamp() for c in seconds
+    }
+    end = max(start[c] + spent for c, spent in seconds.items())
+    return round(end - min(start.values()), 1)
+
+
+def build_minutes(timings: dict) -> tuple[float, str]:
+    """The minutes a build's chapters took, from its ``timings.json`` (written by
+    ``scripts/run_notebooks.py``), and how they ran: one at a time, the sum of their
+    times; side by side (``jobs``), their wall time and a clause that says so (else
+    "").
+    Example: two chapters of 60 s, one at a time, give ``(2.0, "")``."""
+    seconds = timings.get("seconds", {})
+    if not timings.get("jobs") or not seconds:
+        return sum(seconds.values()) / 60, ""
+    wall = chapters_wall_seconds(seconds, timings["started"])
+    jobs = timings["jobs"]
+    return wall / 60, f", {jobs} chapters at a time (each one's time beside another's)"
+
+
 def _last(recorded: dict, keep) -> dict | None:
     """The last run of ``recorded`` (by label, in the file's order) that ``keep``s."""
     runs = [run for run in recorded.values() if keep(run)]
@@ -217,7 +245,8 @@ def from_scratch_table(recorded: dict) -> pd.DataFrame:
     """The last from-scratch run of each kind in ``book_timings.json`` (label -> run):
     the default book (complete), the full profile (whole or in part) and CI. A row
     each, named by its kind, commit and date; minutes per chapter (``01``, ``02``,
-    ...), all chapters, and the whole CI run."""
+    ...), all chapters (their wall time where they ran side by side), and the whole CI
+    run."""
     kinds = {
         "default book": _last(
             recorded,
@@ -229,6 +258,7 @@ def from_scratch_table(recorded: dict) -> pd.DataFrame:
     runs = {
         f"{kind} ({run['commit']}, {run['date']}"
         + (f", {run['pieces']} pieces" if run.get("pieces") else "")
+        + (f", {run['jobs']} chapters at a time" if run.get("jobs") else "")
         + (", partial" if run.get("partial") else "")
         + ")": run
         for kind, run in kinds.items()
@@ -237,7 +267,9 @@ def from_scratch_table(recorded: dict) -> pd.DataFrame:
     table = pd.DataFrame({k: r["chapter_seconds"] for k, r in runs.items()}).T / 60
     table = table.sort_index(axis=1)
     table.columns = [name[:2] for name in table]  # 01_measuring_bias: 01
-    table["all chapters"] = table.sum(axis=1)
+    table["all chapters"] = table.sum(axis=1)  # side by side: first start to last end
+    wall = {k: r["chapters_wall_seconds"] / 60 for k, r in runs.items() if "jobs" in r}
+    table.loc[list(wall), "all chapters"] = pd.Series(wall, dtype=float)
     whole = {k: r.get("ci_total_seconds", float("nan")) for k, r in runs.items()}
     table["whole CI run"] = pd.Series(whole, dtype=float) / 60
     return table.rename_axis(columns="minutes")

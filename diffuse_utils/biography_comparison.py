@@ -35,7 +35,7 @@ from .biographies import (
     unigram_diversity_at,
 )
 from .decoding import SampleSettings
-from .plots import panels
+from .plots import panels, whole_ticks
 from .tables import MISSING
 
 
@@ -82,6 +82,7 @@ def loss_figure(histories: dict[str, pd.DataFrame], n_targets: int, window: int 
         )
     minimum = f"H(p*) = ln {n_targets}"
     ax.axhline(np.log(n_targets), linestyle="--", color="grey", label=minimum)
+    whole_ticks(ax)
     ax.set(
         xlabel="update",
         ylabel="loss",

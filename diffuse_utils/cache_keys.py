@@ -1,7 +1,9 @@
 """What names a cached result, and how it is written: a short hash of the settings that
 determine it (:func:`config_key`), the model's name (:func:`model_id`) and its adapter's
 weights (:func:`adapter_fingerprint`); results written whole or not at all, through a
-``.partial`` name renamed at the end (:func:`write_result`, :func:`publish`).
+``.partial`` name renamed at the end (:func:`write_result`, :func:`publish`), one per
+process (:func:`partial_path`), so two chapters run side by side that write the same
+result do not write into one file.
 
 Example::
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -58,12 +61,24 @@ def adapter_fingerprint(model) -> str:
     return digest.hexdigest()[:12]
 
 
+def partial_path(final: Path) -> Path:
+    """Where this process writes ``final`` before it is complete: beside it, named for
+    the process (``<name>.<pid>.partial``)."""
+    return final.with_name(f"{final.name}.{os.getpid()}.partial")
+
+
 def publish(partial: Path, final: Path) -> None:
     """Put the folder ``partial`` in the place of ``final`` (replacing a folder there):
-    a reader sees the old result or the new one, never half of one."""
+    a reader sees the old result or the new one, never half of one. Where another
+    process publishes the same result meanwhile, its copy is kept and ours removed."""
     if final.exists():
-        shutil.rmtree(final)
-    partial.rename(final)
+        shutil.rmtree(final, ignore_errors=True)
+    try:
+        partial.rename(final)
+    except OSError:
+        if not final.exists():
+            raise
+        shutil.rmtree(partial)
 
 
 def json_value(value):
@@ -80,7 +95,7 @@ def write_result(path: Path, config: dict, result, seconds: float) -> None:
     """Write ``{config, result, seconds}`` to ``path`` through a ``.partial`` file (an
     interrupted run leaves nothing half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
+    partial = partial_path(path)
     partial.write_text(
         json.dumps(
             {"config": config, "result": result, "seconds": seconds},
@@ -89,4 +104,4 @@ def write_result(path: Path, config: dict, result, seconds: float) -> None:
         ),
         encoding="utf-8",
     )
-    partial.rename(path)
+    os.replace(partial, path)

@@ -93,10 +93,11 @@ def lines(
     reference: dict[str, float] | None = None,
     logx: bool = False,
     ax=None,
-    whole_x: bool = False,
+    whole_x: bool | None = None,
 ):
     """One line per column in ``ys`` against ``x``; ``reference`` draws labelled
-    horizontal lines; ``whole_x`` ticks whole numbers only (passes, not 1.2)."""
+    horizontal lines; ``whole_x`` ticks whole numbers only (passes, not 1.2), by default
+    where ``x`` is a column of integers."""
     own = ax is None  # a figure of its own: room for the legend beside the axes
     if own:
         _, ax = plt.subplots(figsize=(6, 3.5))
@@ -112,8 +113,8 @@ def lines(
             fontsize=9,
         )
     ax.set(title=title, xlabel=label(x), xscale="log" if logx else "linear")
-    if whole_x:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if whole_x or (whole_x is None and not logx and _counts(frame[x])):
+        whole_ticks(ax)
     ax.legend()
     return _finish(ax, own)
 
@@ -147,6 +148,8 @@ def lines_with_ci(
         )
         ax.legend()
     ax.set(title=title, xlabel=label(x), ylabel=label(y))
+    if _counts(frame[x]):
+        whole_ticks(ax)
     return _finish(ax, own)
 
 
@@ -164,6 +167,16 @@ def grouped_bars(
     ax.set_xticks(ax.get_xticks(), labels)  # long labels wrap, not run together
     ax.tick_params(axis="x", labelsize=8)
     return _finish(ax, own)
+
+
+def _counts(values: pd.Series) -> bool:
+    """Whether an x column counts something (updates, passes): integers, not 0.5."""
+    return pd.api.types.is_integer_dtype(values)
+
+
+def whole_ticks(ax) -> None:
+    """Ticks at whole numbers only: no "2.5 updates" on an axis of a few updates."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def _finish(ax, own: bool):
@@ -273,12 +286,14 @@ def curve_grid(
         rows, columns, figsize=(width, 3.1 * rows + 0.6), squeeze=False
     )
     for ax, y in zip(axes.flat, ys):
-        for label, frame in curves.items():
-            ax.plot(frame[x], frame[y], marker=".", label=label)
+        for name, frame in curves.items():
+            ax.plot(frame[x], frame[y], marker=".", label=name)
         if reference and y in reference:
             label, value = reference[y]
             ax.axhline(value, color="grey", linestyle=":", label=label)
         ax.set(title=y, xlabel=xlabel or x)
+        if all(_counts(frame[x]) for frame in curves.values()):
+            whole_ticks(ax)
         if invert_x:
             ax.invert_xaxis()
     for ax in list(axes.flat)[len(ys) :]:
@@ -351,13 +366,14 @@ def held_out_curves(
     figure, (left, right) = panels(2)
     drawn = ((left, "update", "share_ratio"), (right, "L / H", "memorization"))
     for ax, x, y in drawn:
-        for label, curve in (others or {}).items():
-            ax.plot(curve[x], curve[y], color="0.7", linewidth=0.8, label="_" + label)
-        for label, curve in curves.items():
-            ax.plot(curve[x], curve[y], marker=".", label=label)
+        for name, curve in (others or {}).items():
+            ax.plot(curve[x], curve[y], color="0.7", linewidth=0.8, label="_" + name)
+        for name, curve in curves.items():
+            ax.plot(curve[x], curve[y], marker=".", label=name)
     if others:
         left.plot([], [], color="0.7", linewidth=0.8, label="chapter 7's runs")
     left.axhline(1, linestyle="--", color="grey", linewidth=1)
+    whole_ticks(left)
     left.set(
         xlabel="update",
         ylabel="held-out share / p*'s",

@@ -43,6 +43,7 @@ from .artifacts import (
     config_key,
     model_id,
 )
+from .cache_keys import partial_path, publish
 from .diagnostics import TrainingMonitor
 from .schedule import tune_settings
 from .tasks import BABYNAMES_PROMPT, Task
@@ -175,9 +176,9 @@ class CheckpointMonitor(TrainingMonitor):
     def measure(self, model, update: int, final: bool = False) -> dict[str, float]:
         path = Path(self.checkpoint_dir) / f"update-{update}"
         if self.checkpoint_dir and not path.exists():
-            partial = path.with_name(path.name + ".partial")
+            partial = partial_path(path)
             save_adapter(model, partial)
-            partial.rename(path)
+            publish(partial, path)
         return super().measure(model, update, final)
 
     def key(self) -> dict:

@@ -13,12 +13,21 @@ latest text output or progress bar (one line, wrapped here):
 
     04_leave_one_out: cell 12 of 40, 5 min 03 s in the cell, 21 min 40 s in the chapter
         | start = time.perf_counter() | tuning: 19% 12/63 [00:10<00:40, 1.20it/s]
+
+With ``--jobs 2`` (CI) two chapters run at a time, each in its own runner process with half the
+cores (``OMP_NUM_THREADS``). A chapter starts only after the chapters whose cached runs it reads
+(``READS``): run before them it would tune those runs itself. Of the chapters ready, the one at
+the head of the longest chain of chapters still to run goes first, by the last recorded times of
+the same parameters (``benchmarks/book_timings.json``). timings.json then notes ``jobs``, and a
+chapter's time is its own wall time, beside another chapter's.
 """
 import argparse
 import datetime
 import html
 import json
+import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -30,7 +39,13 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.log import logger
 
+try:
+    import fcntl   # POSIX: chapters running side by side write timings.json in turn
+except ImportError:
+    fcntl = None   # Windows: one chapter at a time (the default) needs no lock
+
 ROOT = Path(__file__).resolve().parent.parent
+BOOK_TIMINGS = ROOT / "benchmarks" / "book_timings.json"   # recorded runs: the scheduler's estimates
 HEARTBEAT_SECONDS = 60   # a running chapter prints a line at least this often
 PROGRESS_MODELS = {"IntProgressModel", "FloatProgressModel"}   # the bar of tqdm.notebook's widget
 
@@ -183,27 +198,115 @@ def parameters_for(params: dict, notebook: Path) -> dict:
 
 
 def write_timings(path: Path, params, timings: dict, started: dict | None = None,
-                  invocation: dict | None = None) -> None:
+                  invocation: dict | None = None, jobs: int | None = None) -> None:
     """Wall time per notebook so far (written after each one, so later notebooks can read it), and
     optionally when each started (``started``) and when the runner invocation that ran it started
-    (``invocation``), both ISO times by notebook stem.
+    (``invocation``), both ISO times by notebook stem, and how many ran at a time (``jobs``; None
+    keeps what the file says, for a chapter run by ``run_side_by_side``).
 
     Entries of other notebooks already in the file from a run with the same parameters are kept,
     so re-running one chapter does not erase the others' times, and a book run in pieces (one
-    runner invocation a chapter) adds up in one file."""
-    label = str(params or "notebook defaults")
-    earlier = json.loads(path.read_text()) if path.exists() else {}
-    same = earlier.get("params") == label
-    record = {"params": label}
-    for key, new in (("seconds", timings), ("started", started), ("invocation", invocation)):
-        merged = {**(earlier.get(key, {}) if same else {}), **(new or {})}
-        if merged or key == "seconds":
-            record[key] = merged
-    path.write_text(json.dumps(record, indent=2))
+    runner invocation a chapter) adds up in one file. Chapters running side by side write in turn
+    (a lock beside the file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        if fcntl:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        label = str(params or "notebook defaults")
+        earlier = json.loads(path.read_text()) if path.exists() else {}
+        same = earlier.get("params") == label
+        record = {"params": label}
+        for key, new in (("seconds", timings), ("started", started), ("invocation", invocation)):
+            merged = {**(earlier.get(key, {}) if same else {}), **(new or {})}
+            if merged or key == "seconds":
+                record[key] = merged
+        jobs = jobs or (earlier.get("jobs") if same else None)   # None: as the file says
+        if jobs and jobs > 1:
+            record["jobs"] = jobs
+        path.write_text(json.dumps(record, indent=2))
 
 
 def now() -> str:
     return datetime.datetime.now().isoformat(timespec="seconds")
+
+
+# The chapters whose tuned runs (adapters, and the measures and generations of them) a chapter
+# reads. Generations of the base model or of a run a chapter waits for anyway may be drawn by
+# whichever chapter comes first: the first n of a larger draw are that draw's start, so only who
+# spends the time changes. Pages numbered 9x (the Performance page) read every chapter's time and
+# run last.
+READS = {
+    "05_synthetic_biographies": ("04_leave_one_out",),
+    "06_is_tuning_worth_it": ("03_lora_tuning", "04_leave_one_out"),
+    "07_what_it_takes": ("03_lora_tuning", "04_leave_one_out"),
+    "08_beyond_the_paper": ("03_lora_tuning", "04_leave_one_out", "07_what_it_takes"),
+}
+
+
+def waits_for(stem: str, stems: list[str]) -> set[str]:
+    """The notebooks among ``stems`` that must end before ``stem`` starts."""
+    if stem.startswith("9"):
+        return {other for other in stems if not other.startswith("9")}
+    return set(READS.get(stem, ())) & set(stems)
+
+
+def chain_seconds(stems: list[str], estimates: dict) -> dict:
+    """For each notebook, the longest chain of estimated seconds from its start to the end of the
+    notebooks that wait for it (a notebook without an estimate counts one second)."""
+    chains = {}
+
+    def chain(stem):
+        if stem not in chains:
+            after = [chain(other) for other in stems if stem in waits_for(other, stems)]
+            chains[stem] = estimates.get(stem, 1.0) + max(after, default=0.0)
+        return chains[stem]
+    return {stem: chain(stem) for stem in stems}
+
+
+def next_ready(pending: list[str], done: set[str], stems: list[str], chains: dict) -> str | None:
+    """Of the pending notebooks whose waits are over, the one heading the longest chain (the first
+    in book order on a tie); None while every pending one waits."""
+    ready = [stem for stem in pending if waits_for(stem, stems) <= done]
+    return max(ready, key=lambda stem: (chains[stem], -pending.index(stem)), default=None)
+
+
+def recorded_estimates(params_label: str, path: Path = BOOK_TIMINGS) -> dict:
+    """Chapter seconds of the last recorded run with these parameters (none: an empty dict)."""
+    recorded = json.loads(path.read_text()) if path.exists() else {}
+    same = [run for run in recorded.values() if run.get("params") == params_label]
+    return same[-1]["chapter_seconds"] if same else {}
+
+
+def run_side_by_side(notebooks: list[Path], args, jobs: int) -> int:
+    """Run the notebooks ``jobs`` at a time, one runner process each (this script, one notebook)."""
+    stems, by_stem = [nb.stem for nb in notebooks], {nb.stem: nb for nb in notebooks}
+    chains = chain_seconds(stems, recorded_estimates(str(args.params or "notebook defaults")))
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
+    env, invocation = {**os.environ, "OMP_NUM_THREADS": threads}, now()
+    write_timings(args.output / "timings.json", args.params, {}, jobs=jobs)
+    command = [sys.executable, __file__, "--output", str(args.output), "--heartbeat", str(args.heartbeat),
+               "--invocation", invocation] + (["--params", str(args.params)] if args.params else [])
+    pending, running, done, failed = list(stems), {}, set(), []
+    print(f"{len(stems)} notebooks, {jobs} at a time, {threads} torch thread(s) each", flush=True)
+    while running or (pending and not failed):
+        while pending and not failed and len(running) < jobs:
+            stem = next_ready(pending, done, stems, chains)
+            if stem is None:
+                break
+            pending.remove(stem)
+            print(f"starting {stem} ({len(stems) - len(pending)}/{len(stems)})", flush=True)
+            running[stem] = subprocess.Popen(command + [str(by_stem[stem])], env=env)
+        time.sleep(0.5)
+        for stem, process in list(running.items()):
+            if process.poll() is not None:
+                del running[stem]
+                (done.add if process.returncode == 0 else failed.append)(stem)
+    if failed:
+        print(f"FAILED: {', '.join(failed)} (the output above says where); {len(pending)} notebooks "
+              "not started", file=sys.stderr)
+        return 1
+    print(f"all {len(stems)} notebooks ran, {jobs} at a time", flush=True)
+    return 0
 
 
 def main() -> int:
@@ -212,12 +315,21 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "_build" / "executed")
     parser.add_argument("--heartbeat", type=float, default=HEARTBEAT_SECONDS, metavar="SECONDS",
                         help=f"print a line on the running chapter this often (default {HEARTBEAT_SECONDS})")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="run N notebooks at a time, in the order their cached runs allow (default 1)")
+    parser.add_argument("--invocation", help=argparse.SUPPRESS)   # set by --jobs for the notebooks it starts
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/[0-9]*.ipynb")
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error(f"--jobs must be 1 or more; got {args.jobs}")
     params = yaml.safe_load(args.params.read_text()) or {} if args.params else {}
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     args.output.mkdir(parents=True, exist_ok=True)
-    timings, started, invocation = {}, {}, now()
+    if args.jobs > 1 and len(notebooks) > 1:
+        for notebook in notebooks:
+            parameters_for(params, notebook)   # every notebook's parameters checked before any runs
+        return run_side_by_side(notebooks, args, args.jobs)
+    timings, started, invocation = {}, {}, args.invocation or now()
     for number, notebook in enumerate(notebooks, 1):
         overrides = parameters_for(params, notebook)
         print(f"[{number}/{len(notebooks)}] {notebook.name} {overrides or ''}", flush=True)
@@ -230,9 +342,9 @@ def main() -> int:
                   f"{args.output / notebook.name}", file=sys.stderr)
             return 1
         timings[notebook.stem] = round(time.perf_counter() - start, 1)
-        print(f"    done in {timings[notebook.stem]:.0f} s", flush=True)
+        print(f"    {notebook.stem} done in {timings[notebook.stem]:.0f} s", flush=True)
         write_timings(args.output / "timings.json", args.params, timings, started,
-                      dict.fromkeys(timings, invocation))
+                      dict.fromkeys(timings, invocation), jobs=None if args.invocation else 1)
         problem = findings_problem(args.output / notebook.name)
         if problem:
             print(f"FAILED: {notebook.name}: {problem}", file=sys.stderr)

@@ -189,6 +189,20 @@ def test_from_scratch_table_shows_the_last_run_of_each_kind():
     assert benchmark_results.from_scratch_table({}).empty
 
 
+def test_chapters_side_by_side_count_their_wall_time_not_their_sum():
+    recorded = {"ci": _run("params/ci.yaml", 300, "c3", ci_total_seconds=420, jobs=2,
+                           chapters_wall_seconds=180)}
+    table = benchmark_results.from_scratch_table(recorded)
+    row = table.loc["CI (c3, d, 2 chapters at a time)"]
+    assert row.tolist() == [2.5, 2.5, 3.0, 7.0]   # 150 s each; 180 s from first start to last end
+    started = {"01_a": "2026-12-05T10:00:00", "02_b": "2026-12-05T10:00:30"}
+    timings = {"params": "params/ci.yaml", "seconds": {"01_a": 60.0, "02_b": 60.0}, "started": started}
+    assert benchmark_results.build_minutes(timings) == (2.0, "")
+    minutes, how = benchmark_results.build_minutes({**timings, "jobs": 2})
+    assert minutes == 1.5 and how.startswith(", 2 chapters at a time")
+    assert benchmark_results.build_minutes({"seconds": {}, "params": "none"}) == (0, "")
+
+
 def test_the_full_profile_note_names_its_chapters_and_those_it_lacks():
     default = _run("params/default.yaml", 2400, "b2")
     full = _run("params/full.yaml", 6000, "f6", pieces=2)

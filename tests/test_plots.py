@@ -1,10 +1,18 @@
 """Chapter 7's figures through ``plots``: panels, lines and markers from the data."""
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
 from diffuse_utils import plots
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Each test's figures closed after it (pyplot keeps every figure until closed)."""
+    yield
+    plt.close("all")
 
 
 def _curves():
@@ -90,13 +98,28 @@ def test_panels_fit_the_column_two_at_most():
         plots.panels(3)
 
 
-def test_lines_can_tick_whole_numbers_only():
+def test_lines_tick_whole_numbers_where_x_counts_something():
     per_pass = pd.DataFrame({"pass": [1, 2], "ratio": [1.5, 1.2]})
-    fractional = plots.lines(per_pass, "pass", ["ratio"]).axes[0]
-    assert any(t % 1 for t in fractional.get_xticks())  # 1.0, 1.2, ... by default
-    whole = plots.lines(per_pass, "pass", ["ratio"], whole_x=True).axes[0]
-    shown = [t for t in whole.get_xticks() if 1 <= t <= 2]
-    assert shown == [1, 2] and not any(t % 1 for t in whole.get_xticks())
-    one_pass = plots.lines(per_pass.head(1), "pass", ["ratio"], whole_x=True).axes[0]
+    forced = plots.lines(per_pass, "pass", ["ratio"], whole_x=False).axes[0]
+    assert any(t % 1 for t in forced.get_xticks())  # 1.0, 1.2, ... without the rule
+    for whole_x in (None, True):  # integers: whole ticks by default
+        whole = plots.lines(per_pass, "pass", ["ratio"], whole_x=whole_x).axes[0]
+        shown = [t for t in whole.get_xticks() if 1 <= t <= 2]
+        assert shown == [1, 2] and not any(t % 1 for t in whole.get_xticks())
+    one_pass = plots.lines(per_pass.head(1), "pass", ["ratio"]).axes[0]
     low, high = one_pass.get_xlim()
     assert [t for t in one_pass.get_xticks() if low <= t <= high] == [1]  # not 0.96
+    rates = pd.DataFrame({"temperature": [0.5, 1.0], "ratio": [1.5, 1.2]})
+    assert any(t % 1 for t in plots.lines(rates, "temperature", ["ratio"]).axes[0].get_xticks())
+
+
+def test_curve_grid_and_bands_tick_whole_updates():
+    curves = {"run": pd.DataFrame({"update": [1, 2, 3], "L": [3.0, 2.0, 1.5]})}
+    ax = plots.curve_grid(curves, "update", ["L"], columns=1).axes[0]
+    assert not any(t % 1 for t in ax.get_xticks())
+    curves["run"]["update"] = curves["run"]["update"].astype(float) / 2  # not counts
+    ax = plots.curve_grid(curves, "update", ["L"], columns=1).axes[0]
+    assert any(t % 1 for t in ax.get_xticks())
+    frame = pd.DataFrame({"high": [5, 5, 6, 6], "H": [1.0, 1.2, 1.1, 1.3], "run": ["a"] * 4})
+    band = plots.lines_with_ci(frame, "high", "H", "run").axes[0]
+    assert not any(t % 1 for t in band.get_xticks())

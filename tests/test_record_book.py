@@ -25,7 +25,7 @@ def timings(chapters: dict, invocation: str | None = None, params="notebook defa
 def test_one_file_from_several_invocations_counts_its_pieces():
     run = timings({"01_a": (10.0, "2026-12-01T10:00:00"), "02_b": (5.0, "2026-12-01T10:00:10")}, "2026-12-01T10:00:00")
     run["invocation"]["02_b"] = "2026-12-01T10:00:09"
-    assert record_book.combine([run]) == ("notebook defaults", {"01_a": 10.0, "02_b": 5.0}, 2)
+    assert record_book.combine([run])[:3] == ("notebook defaults", {"01_a": 10.0, "02_b": 5.0}, 2)
     one = timings({"01_a": (10.0, "2026-12-01T10:00:00"), "02_b": (5.0, "2026-12-01T10:00:10")}, "2026-12-01T10:00:00")
     assert record_book.combine([one])[2] == 1
 
@@ -33,7 +33,7 @@ def test_one_file_from_several_invocations_counts_its_pieces():
 def test_several_files_make_one_run_in_book_order_only():
     first = timings({"01_a": (10.0, "2026-12-01T10:00:00")}, "2026-12-01T10:00:00")
     second = timings({"02_b": (5.0, "2026-12-01T11:00:00")}, "2026-12-01T11:00:00")
-    assert record_book.combine([second, first]) == ("notebook defaults", {"01_a": 10.0, "02_b": 5.0}, 2)
+    assert record_book.combine([second, first])[:3] == ("notebook defaults", {"01_a": 10.0, "02_b": 5.0}, 2)
     late = timings({"01_a": (10.0, "2026-12-01T12:00:00")}, "2026-12-01T12:00:00")
     with pytest.raises(SystemExit, match="book order"):
         record_book.combine([late, second])
@@ -60,3 +60,23 @@ def test_a_run_in_pieces_is_recorded_with_its_number_of_pieces(tmp_path):
     short = subprocess.run([sys.executable, str(SCRIPT), "cut short", *paths[:2], "--output", str(output)],
                            check=False, capture_output=True, text=True)
     assert short.returncode != 0 and "--partial" in short.stderr
+
+
+def test_chapters_side_by_side_are_recorded_with_their_wall_time(tmp_path):
+    """Two at a time (run_notebooks.py --jobs 2): started out of book order, one invocation, and
+    the wall time from the first start to the last end beside the sum of overlapping times."""
+    starts = {"01_measuring_bias": 40, "03_lora_tuning": 0, "04_leave_one_out": 0}
+    chapters = {stem: (60.0, f"2026-12-01T10:{starts.get(stem, 100) // 60:02d}:{starts.get(stem, 100) % 60:02d}")
+                for stem in record_book.BOOK_CHAPTERS}
+    run = timings(chapters, "2026-12-01T10:00:00", params="params/ci.yaml")
+    with pytest.raises(SystemExit, match="book order"):
+        record_book.combine([run])   # one at a time, 03 before 01 would have filled 01's caches
+    run["jobs"] = 2
+    (tmp_path / "timings.json").write_text(json.dumps(run))
+    output = tmp_path / "book_timings.json"
+    subprocess.run([sys.executable, str(SCRIPT), "CI", str(tmp_path / "timings.json"), "--output", str(output)],
+                   check=True, capture_output=True)
+    entry = json.loads(output.read_text())["CI"]
+    assert entry["jobs"] == 2 and "pieces" not in entry
+    assert entry["chapters_wall_seconds"] == 160.0   # 10:00:00 to 10:01:40 + 60 s
+    assert entry["chapters_total_seconds"] == 60.0 * len(record_book.BOOK_CHAPTERS)

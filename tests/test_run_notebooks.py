@@ -40,7 +40,7 @@ def test_a_long_cell_prints_heartbeats_with_its_output_and_progress(tmp_path):
                           str(tmp_path / "01_sleepy.ipynb")], check=False, capture_output=True, text=True,
                          timeout=120)
     # it ran, and its findings would show Jupyter a glue role: the runner says so, after the time
-    assert run.returncode == 1 and "    done in " in run.stdout, run.stdout + run.stderr
+    assert run.returncode == 1 and "    01_sleepy done in " in run.stdout, run.stdout + run.stderr
     assert "FAILED: 01_sleepy.ipynb: its findings show a {glue} role" in run.stderr, run.stderr
     beats = [line for line in run.stdout.splitlines() if line.startswith("    01_sleepy: cell 1 of 2, ")]
     assert len(beats) >= 4, run.stdout
@@ -68,3 +68,60 @@ def test_heartbeat_reads_a_tqdm_widget_and_the_last_line_of_text():
     assert heartbeat.doing == "tuning: 19% 12/63 [00:10<00:40, 1.20it/s]"
     heartbeat.widget_message({"comm_id": "other", "data": {"method": "custom", "content": {}}})
     assert heartbeat.line().endswith("in the chapter | tuning: 19% 12/63 [00:10<00:40, 1.20it/s]")
+
+
+# A cell that notes when it started and ended, seconds apart, in a file named after its notebook.
+STAMPED_CELL = """import json, time
+from pathlib import Path
+start = time.time()
+time.sleep({sleep})
+Path({path!r}).write_text(json.dumps([start, time.time()]))"""
+
+
+def test_chapters_run_side_by_side_after_the_chapters_whose_runs_they_read(tmp_path):
+    stems = ["01_measuring_bias", "04_leave_one_out", "05_synthetic_biographies"]
+    for stem, sleep in zip(stems, (2, 2, 0)):
+        cell = STAMPED_CELL.format(sleep=sleep, path=str(tmp_path / f"{stem}.json"))
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(notebook, tmp_path / f"{stem}.ipynb")
+    run = subprocess.run([sys.executable, str(SCRIPT), "--jobs", "2", "--output", str(tmp_path / "out"),
+                          *(str(tmp_path / f"{stem}.ipynb") for stem in stems)],
+                         check=False, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "3 notebooks, 2 at a time, 1 torch thread(s) each" in run.stdout
+    ran = {stem: json.loads((tmp_path / f"{stem}.json").read_text()) for stem in stems}
+    first, leave_one_out, biographies = (ran[stem] for stem in stems)
+    assert first[0] < leave_one_out[1] and leave_one_out[0] < first[1]   # side by side
+    assert biographies[0] > leave_one_out[1]   # chapter 5 reads chapter 4's adapter
+    timings = json.loads((tmp_path / "out" / "timings.json").read_text())
+    assert timings["jobs"] == 2 and set(timings["seconds"]) == set(stems)
+    assert len(set(timings["invocation"].values())) == 1   # one run, not three pieces
+
+
+def test_the_longest_chain_of_chapters_starts_first():
+    runner = load_runner()
+    stems = ["01_measuring_bias", "03_lora_tuning", "04_leave_one_out", "07_what_it_takes",
+             "08_beyond_the_paper", "90_performance"]
+    estimates = {"01_measuring_bias": 26, "03_lora_tuning": 17, "04_leave_one_out": 34,
+                 "07_what_it_takes": 74, "08_beyond_the_paper": 38, "90_performance": 6}
+    chains = runner.chain_seconds(stems, estimates)
+    assert chains["04_leave_one_out"] == 34 + 74 + 38 + 6 and chains["01_measuring_bias"] == 26 + 6
+    assert runner.next_ready(stems, set(), stems, chains) == "04_leave_one_out"
+    pending = [stem for stem in stems if stem != "04_leave_one_out"]
+    assert runner.next_ready(pending, set(), stems, chains) == "03_lora_tuning"
+    assert runner.next_ready(pending[2:], {"01_measuring_bias"}, stems, chains) is None  # 07 waits for 03, 04
+    assert runner.waits_for("90_performance", stems) == set(stems) - {"90_performance"}
+    assert runner.chain_seconds(["02_kl_equivalence"], {}) == {"02_kl_equivalence": 1.0}
+
+
+def test_reads_names_every_chapter_whose_shared_runs_a_chapter_tunes_from():
+    """A chapter naming chapter 3's shared runs (rng, babynames) or chapter 4's (six_tasks) waits for
+    that chapter when chapters run side by side; otherwise it would tune them a second time."""
+    runner = load_runner()
+    makers = {"rng": "03_lora_tuning", "babynames": "03_lora_tuning", "six_tasks": "04_leave_one_out"}
+    for path in sorted((ROOT / "notebooks").glob("[0-8][0-9]_*.ipynb")):
+        source = path.read_text()
+        shared = set(re.findall(r'profiles\.(?:run|entry)\(\\"(\w+)\\"', source))
+        needed = {makers[name] for name in shared if name in makers} - {path.stem}
+        assert needed <= set(runner.READS.get(path.stem, ())), (path.stem, needed)
