@@ -36,8 +36,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from diffuse_utils.benchmark_results import chapters_wall_seconds
-
 HERE = Path(__file__).resolve().parent
 BOOK_CHAPTERS = sorted(path.stem for path in (HERE.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -106,6 +104,8 @@ def main() -> int:
         entry["pieces"] = pieces
     jobs = max(run.get("jobs", 1) for run in runs)
     if jobs > 1:
+        from diffuse_utils.benchmark_results import chapters_wall_seconds  # the package: seconds to import
+
         entry["jobs"] = jobs
         entry["chapters_wall_seconds"] = chapters_wall_seconds(seconds, started)
     if args.partial:
