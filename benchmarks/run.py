@@ -38,7 +38,7 @@ import torch
 
 import diffuse_utils as du
 from diffuse_utils import data
-from diffuse_utils.encoding import encode_prompt, encode_task
+from diffuse_utils.encoding import encode_task
 from diffuse_utils.packing import accumulate_gradients
 from diffuse_utils.tries import Query, passes_tokens, plan_passes, trie_size
 from diffuse_utils.scoring import prompt_state

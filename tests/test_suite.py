@@ -9,7 +9,6 @@ from diffuse_utils import FAMILY_NAMES, TaskError, load_family, load_suite
 from diffuse_utils.answers import normalize_answer
 from diffuse_utils.suite import TaskFamily
 from diffuse_utils.suite import held_out_task
-from diffuse_utils.tasks import Task
 
 ROOT = Path(__file__).resolve().parents[1]
 
