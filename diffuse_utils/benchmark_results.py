@@ -391,14 +391,15 @@ def profile_comparison_table(compared: dict) -> pd.DataFrame | None:
 
 
 def _shown(text: str | None) -> str | None:
-    """A glued value as the table shows it: a number to 3 decimals (whole ones
-    without), anything else as it is."""
+    """A glued value as the table shows it: a number to 3 decimals, without trailing
+    zeros (16.2, not 16.200; 8, not 8.000), one under 0.0005 to 2 significant digits;
+    anything else as it is."""
     try:
         number = float(text)
     except (TypeError, ValueError):
         return text
-    whole = number.is_integer()
-    return f"{number:.0f}" if whole else f"{number:.3f}"
+    shown = f"{number:.3f}".rstrip("0").rstrip(".")
+    return shown if float(shown) or not number else f"{number:.2g}"
 
 
 def leave_one_out_comparison(compared: dict) -> str:

@@ -4,7 +4,8 @@
   many generations each probe gets), :meth:`Comparison.run` one method on a list of
   probes (``baselines.compare_probes``) and :meth:`Comparison.adapter` a tuned model;
 - :func:`tuned_group`: which adapter answers a probe;
-- :func:`failure_rates`: how often each prompting method wrote no usable text.
+- :func:`failure_rates`: how often each prompting method wrote no usable text;
+- :func:`best_alternative`: what the untuned methods of highest entropy reach.
 
 Example::
 
@@ -111,3 +112,57 @@ def failure_rates(comparison: pd.DataFrame) -> pd.DataFrame:
         rows = comparison[comparison["method"] == method]
         columns[label] = rows.groupby("task", sort=False)[column].mean()
     return pd.DataFrame(columns)
+
+
+def _rates(values: pd.Series) -> str:
+    """Valid rates as a reader can tell them apart: ``0.65``, or ``0.000 to 0.004``
+    (three decimals where the largest is under 0.05)."""
+    low, high = values.min(), values.max()
+    digits = 2 if high >= 0.05 else 3
+    if f"{low:.{digits}f}" == f"{high:.{digits}f}":
+        return f"{high:.{digits}f}"
+    return f"{low:.{digits}f} to {high:.{digits}f}"
+
+
+def best_alternative(means: pd.DataFrame) -> dict:
+    """What the untuned methods of highest mean entropy over valid answers reach (ties
+    kept together): ``method`` (their names, or "all 7, tied"), ``entropy``, ``valid``
+    (the highest of their valid rates), ``valid_text`` (their rates as text) and a
+    ``sentence``. ``means``: per method (index, ``"tuned"`` among them),
+    ``entropy_valid`` and ``valid_rate``.
+    Example: temperature 1 alone highest, at 0.03 nats, gives the sentence "The
+    alternative with the highest entropy, temperature 1, reaches 0.03 nats at a valid
+    rate of 0.004."."""
+    others = means.drop(index="tuned")
+    top = others["entropy_valid"].max()
+    tied = others[others["entropy_valid"] >= top - 1e-9]
+    rates = _rates(tied["valid_rate"])
+    every = len(tied) == len(others)
+    if len(tied) == 1:
+        sentence = (
+            f"The alternative with the highest entropy, {tied.index[0]}, reaches "
+            f"{top:.2f} nats at a valid rate of {rates}."
+        )
+    elif top == 0:
+        which = "all" if every else f"{len(tied)} of"
+        sentence = (
+            f"No alternative gives two different valid answers to one probe: "
+            f"{which} {len(others)} score 0 nats, at valid rates of {rates}."
+        )
+    else:
+        sentence = (
+            f"No alternative stands out: {len(tied)} of {len(others)} tie at the "
+            f"highest entropy, {top:.2f} nats, at valid rates of {rates}."
+        )
+    names = (
+        f"all {len(others)}, tied"
+        if every and len(tied) > 1
+        else "; ".join(tied.index)
+    )
+    return {
+        "method": names,
+        "entropy": top,
+        "valid": tied["valid_rate"].max(),
+        "valid_text": rates,
+        "sentence": sentence,
+    }

@@ -236,6 +236,8 @@ def test_profile_comparison_table_and_chapter_4_sentence():
     compared["04_leave_one_out"]["labels"]["ratio"] = "a ratio"
     assert benchmark_results.profile_comparison_table(compared).loc[
         ("chapter 4", "a ratio")].tolist() == ["34.769", "John"]
+    assert [benchmark_results._shown(v) for v in ("16.2", "0.0361", "8.0", "0.00012", "0", "x")] == [
+        "16.2", "0.036", "8", "0.00012", "0", "x"]
     assert benchmark_results.leave_one_out_comparison(compared) == (
         "with 2 passes and 40 generations a prompt (default) and 8 and 100 (full), OOD's "
         "entropy beats the base model's on 5 and 6 of 6 families, and ID's beats OOD's "

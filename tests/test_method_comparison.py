@@ -94,3 +94,21 @@ def test_failure_rates_average_each_methods_failures_per_task():
         0.25,
         0.75,
     ]
+
+
+def test_best_alternative_names_one_method_or_the_tie_and_tells_small_rates_apart():
+    def means(entropies, rates):
+        index = ["tuned"] + [f"m{k}" for k in range(len(entropies))]
+        return pd.DataFrame({"entropy_valid": [2.0, *entropies], "valid_rate": [0.6, *rates]}, index=index)
+
+    one = method_comparison.best_alternative(means([0.03, 0.0], [0.0039, 0.2]))
+    assert one["method"] == "m0" and one["entropy"] == 0.03 and one["valid"] == 0.0039
+    assert one["sentence"] == ("The alternative with the highest entropy, m0, reaches 0.03 nats "
+                               "at a valid rate of 0.004.")
+    zero = method_comparison.best_alternative(means([0.0, 0.0, 0.0], [0.0, 0.0043, 0.002]))
+    assert zero["method"] == "all 3, tied" and zero["valid_text"] == "0.000 to 0.004"
+    assert zero["sentence"] == ("No alternative gives two different valid answers to one probe: "
+                                "all 3 score 0 nats, at valid rates of 0.000 to 0.004.")
+    tie = method_comparison.best_alternative(means([0.5, 0.5, 0.1], [0.3, 0.31, 0.9]))
+    assert tie["method"] == "m0; m1" and tie["valid"] == 0.31 and tie["valid_text"] == "0.30 to 0.31"
+    assert tie["sentence"].startswith("No alternative stands out: 2 of 3 tie at the highest entropy, 0.50")
