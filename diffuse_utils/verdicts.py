@@ -119,6 +119,11 @@ def memorization_verdict(curves: dict[str, pd.DataFrame]) -> str:
     )
 
 
+def _change(nats: float) -> str:
+    """A signed change in nats to 2 decimals, or 3 where 2 would read -0.00 or +0.00."""
+    return f"{nats:+.2f}" if abs(nats) >= 0.005 else f"{nats:+.3f}"
+
+
 def transfer_verdict(runs: pd.DataFrame, default: str) -> str:
     """Which run (``runs``: indexed by label, with ``OOD entropy gain``) raises the
     left-out family's exact entropy the most, and what the book's ``default`` gains."""
@@ -128,24 +133,23 @@ def transfer_verdict(runs: pd.DataFrame, default: str) -> str:
     top = gains.idxmax()
     if len(gains) == 1:
         text = f"The one run, {top}, changes the left-out family's exact entropy by "
-        text += f"{gains[top]:+.2f} nats"
+        text += f"{_change(gains[top])} nats"
     elif gains[top] <= 0:
         text = (
             f"No run raises the left-out family's exact entropy: the changes run from "
-            f"{gains.min():+.2f} to {gains.max():+.2f} nats"
+            f"{_change(gains.min())} to {_change(gains.max())} nats"
         )
     else:
         text = f"The left-out family's exact entropy gains the most under {top} "
-        text += f"({gains[top]:+.2f} nats)"
+        text += f"({_change(gains[top])} nats)"
     if default not in gains.index:
         return f"{text}; the book's default, {default}, is not among these runs."
     if default == top and gains[top] <= 0 and len(gains) > 1:
         return f"{text}; the book's default, {default}, loses the least."
     if default == top:
         return f"{text}; that is the book's default."
-    return (
-        f"{text}; the book's default, {default}, changes it by {gains[default]:+.2f}."
-    )
+    change = _change(gains[default])
+    return f"{text}; the book's default, {default}, changes it by {change}."
 
 
 def format_verdict(base: float, six: float, free: float) -> str:
@@ -248,10 +252,16 @@ def pick_consequence(runs: pd.DataFrame, pick: str | None, default: str) -> str:
     if pick is None or pick == default:
         return ""
     gains = runs["OOD entropy gain"]
+    own = gains.get(default, np.nan)
+    pick_change = _change(gains[pick])
+    changes = (
+        "was not measured here"
+        if pd.isna(own)
+        else f"changes by {_change(own)} nats, against {pick_change} for the pick"
+    )
     return (
         f"Chapters 4-6 in this build still use their own schedule, whose left-out "
-        f"family gains {gains.get(default, np.nan):.2f} nats against "
-        f"{gains[pick]:.2f} for the pick: their transfer figures are for that "
+        f"family's exact entropy {changes}: their transfer figures are for that "
         f"schedule, and re-running them with the pick is the next step."
     )
 

@@ -79,24 +79,31 @@ Path({path!r}).write_text(json.dumps([start, time.time()]))"""
 
 
 def test_chapters_run_side_by_side_after_the_chapters_whose_runs_they_read(tmp_path):
+    """Chapters 1 and 4 side by side, chapter 5 (which reads chapter 4's adapter) after 4; chapter 5
+    fails after noting its start, and the runner says so and fails."""
     stems = ["01_measuring_bias", "04_leave_one_out", "05_synthetic_biographies"]
     for stem, sleep in zip(stems, (1, 1, 0)):
         cell = STAMPED_CELL.format(sleep=sleep, path=str(tmp_path / f"{stem}.json"))
-        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+        cells = [nbformat.v4.new_code_cell(cell)]
+        if stem.startswith("05"):
+            cells.append(nbformat.v4.new_code_cell("raise ValueError('no adapter')"))
+        notebook = nbformat.v4.new_notebook(cells=cells)
         notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(notebook, tmp_path / f"{stem}.ipynb")
     run = subprocess.run([sys.executable, str(SCRIPT), "--jobs", "2", "--output", str(tmp_path / "out"),
                           *(str(tmp_path / f"{stem}.ipynb") for stem in stems)],
                          check=False, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.returncode == 1, run.stdout + run.stderr
     assert "3 notebooks, 2 at a time, 1 torch thread(s) each" in run.stdout
+    assert "FAILED: 05_synthetic_biographies.ipynb, cell 2" in run.stderr, run.stderr
+    assert "FAILED: 05_synthetic_biographies (the output above says where)" in run.stderr
     ran = {stem: json.loads((tmp_path / f"{stem}.json").read_text()) for stem in stems}
     first, leave_one_out, biographies = (ran[stem] for stem in stems)
     assert first[0] < leave_one_out[1] and leave_one_out[0] < first[1]   # side by side
     assert biographies[0] > leave_one_out[1]   # chapter 5 reads chapter 4's adapter
     timings = json.loads((tmp_path / "out" / "timings.json").read_text())
-    assert timings["jobs"] == 2 and set(timings["seconds"]) == set(stems)
-    assert len(set(timings["invocation"].values())) == 1   # one run, not three pieces
+    assert timings["jobs"] == 2 and set(timings["seconds"]) == set(stems[:2])
+    assert len(set(timings["invocation"].values())) == 1   # one run, not two pieces
 
 
 def test_the_longest_chain_of_chapters_starts_first():

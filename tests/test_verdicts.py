@@ -123,7 +123,7 @@ def test_transfer_verdict_in_every_outcome():
         _gains([-0.0015, -0.0109]), "prompt, lr 0.0005"
     ) == (
         "No run raises the left-out family's exact entropy: the changes run from -0.01 "
-        "to -0.00 nats; the book's default, prompt, lr 0.0005, changes it by -0.01."
+        "to -0.002 nats; the book's default, prompt, lr 0.0005, changes it by -0.01."
     )
     assert verdicts.transfer_verdict(_gains([-0.27, -0.15]), "prompt, lr 0.0005") == (
         "No run raises the left-out family's exact entropy: the changes run from -0.27 "
@@ -203,8 +203,12 @@ def test_picks_read_as_sentences_whatever_the_rule_finds():
     assert verdicts.pick_consequence(gains, None, "prompt, lr 0.0005") == ""
     assert verdicts.pick_consequence(gains, "pass, lr 0.0005", "prompt, lr 0.0005") == (
         "Chapters 4-6 in this build still use their own schedule, whose left-out "
-        "family gains -0.01 nats against -0.00 for the pick: their transfer figures "
-        "are for that schedule, and re-running them with the pick is the next step."
+        "family's exact entropy changes by -0.01 nats, against -0.002 for the pick: "
+        "their transfer figures are for that schedule, and re-running them with the "
+        "pick is the next step."
+    )
+    assert "family's exact entropy was not measured here:" in verdicts.pick_consequence(
+        gains, "pass, lr 0.0005", "prompt, lr 0.001"
     )
     row = pd.Series({"lr": 5e-4, "rank": 4})
     assert verdicts.rank_note(None, None).endswith("no run would qualify either.")
