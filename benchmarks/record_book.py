@@ -24,8 +24,9 @@ A run taken in pieces is recorded with "pieces": the number of runner invocation
 chapters_total_seconds sums the chapters; the time between pieces is not in it), so it is never read
 as one end-to-end run. A run that stopped early is recorded with --partial ("partial": true). A run
 of chapters side by side (run_notebooks.py --jobs, as CI runs them) is recorded with "jobs" and
-"chapters_wall_seconds", from the first chapter's start to the last one's end; its chapter times
-overlap, so chapters_total_seconds is more than it took.
+"chapters_wall_seconds", from the first chapter's start to the last one's end (added up over the
+runner invocations of a run in pieces); its chapter times overlap, so chapters_total_seconds is more
+than it took.
 """
 import argparse
 import datetime
@@ -55,28 +56,31 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {gpu}"
 
 
-def combine(runs: list[dict]) -> tuple[str, dict, int, dict]:
-    """``(params, chapter seconds, pieces, start times)`` of one book run from the runner's timings
-    files.
+def combine(runs: list[dict]) -> tuple[str, dict, int, dict, dict]:
+    """``(params, chapter seconds, pieces, start times, invocations)`` of one book run from the
+    runner's timings files (the last two by chapter).
 
     Pieces are the distinct runner invocations (a file written before the runner noted them counts
     as one). The files must share their parameters and not repeat a chapter, and the chapters must
     have started in book order, so no chapter ran after a later one had filled the caches; chapters
-    run side by side (``jobs``) started in the order the runner's ``READS`` allows instead."""
+    run side by side (``jobs``) are not held to that order (the runner started each after the
+    chapters its ``READS`` names)."""
     if len({run["params"] for run in runs}) > 1:
         raise SystemExit(f"the timings files have different parameters: {sorted({run['params'] for run in runs})}")
-    seconds, started, invocations = {}, {}, set()
+    seconds, started, invocations, invocation = {}, {}, set(), {}
     for index, run in enumerate(runs):
         if set(run["seconds"]) & set(seconds):
             raise SystemExit(f"chapters {sorted(set(run['seconds']) & set(seconds))} are in two timings files")
         seconds.update(run["seconds"])
         started.update(run.get("started", {}))
-        invocations |= {run.get("invocation", {}).get(stem, f"file {index}") for stem in run["seconds"]}
+        invocation.update({stem: run.get("invocation", {}).get(stem, f"file {index}")
+                           for stem in run["seconds"]})
+        invocations |= {invocation[stem] for stem in run["seconds"]}
     ran = sorted((started[stem], stem) for stem in seconds if stem in started)
-    side_by_side = any(run.get("jobs", 1) > 1 for run in runs)
+    side_by_side = any(run.get("jobs") for run in runs)
     if not side_by_side and [stem for _, stem in ran] != sorted(stem for _, stem in ran):
         raise SystemExit(f"the chapters did not run in book order: {[stem for _, stem in ran]}")
-    return runs[0]["params"], dict(sorted(seconds.items())), len(invocations), started
+    return runs[0]["params"], dict(sorted(seconds.items())), len(invocations), started, invocation
 
 
 def main() -> int:
@@ -93,7 +97,7 @@ def main() -> int:
         if not path.exists():
             raise SystemExit(f"{path} does not exist: run the book first (bash scripts/book.sh)")
     runs = [json.loads(path.read_text()) for path in args.timings]
-    params, seconds, pieces, started = combine(runs)
+    params, seconds, pieces, started, invocation = combine(runs)
     missing = [stem for stem in BOOK_CHAPTERS if stem not in seconds]
     if missing and not args.partial:
         raise SystemExit(f"the run has no times for {missing}: run them, or record it with --partial")
@@ -102,12 +106,12 @@ def main() -> int:
              "machine": machine()}
     if pieces > 1:
         entry["pieces"] = pieces
-    jobs = max(run.get("jobs", 1) for run in runs)
+    jobs = max((n for run in runs for n in run.get("jobs", {}).values()), default=1)
     if jobs > 1:
         from diffuse_utils.benchmark_results import chapters_wall_seconds  # the package: seconds to import
 
         entry["jobs"] = jobs
-        entry["chapters_wall_seconds"] = chapters_wall_seconds(seconds, started)
+        entry["chapters_wall_seconds"] = chapters_wall_seconds(seconds, started, invocation)
     if args.partial:
         entry["partial"] = True
     if args.ci_seconds:

@@ -200,29 +200,37 @@ def gpu_findings(gpu: dict | None) -> dict[str, str]:
     return said
 
 
-def chapters_wall_seconds(seconds: dict, started: dict) -> float:
+def chapters_wall_seconds(
+    seconds: dict, started: dict, invocation: dict | None = None
+) -> float:
     """The wall time of chapters run side by side (``run_notebooks.py --jobs``): from
-    the first start to the last end. ``seconds``: chapter -> seconds; ``started``:
-    chapter -> ISO start time. Example: two chapters of 60 s, the second started 30 s
-    after the first, took 90 s."""
-    start = {
-        c: datetime.datetime.fromisoformat(started[c]).timestamp() for c in seconds
-    }
-    end = max(start[c] + spent for c, spent in seconds.items())
-    return round(end - min(start.values()), 1)
+    the first start to the last end of each runner invocation, added up over the
+    invocations (the time between them is not in it). ``seconds``: chapter -> seconds;
+    ``started`` and ``invocation``: chapter -> ISO time (no ``invocation``: one run).
+    Example: two chapters of 60 s, the second started 30 s after the first: 90 s."""
+    runs = {}
+    for chapter, spent in seconds.items():
+        start = datetime.datetime.fromisoformat(started[chapter]).timestamp()
+        run = runs.setdefault((invocation or {}).get(chapter), [start, start + spent])
+        run[0], run[1] = min(run[0], start), max(run[1], start + spent)
+    return round(sum(end - start for start, end in runs.values()), 1)
 
 
 def build_minutes(timings: dict) -> tuple[float, str]:
     """The minutes a build's chapters took, from its ``timings.json`` (written by
     ``scripts/run_notebooks.py``), and how they ran: one at a time, the sum of their
-    times; side by side (``jobs``), their wall time and a clause that says so (else
-    "").
-    Example: two chapters of 60 s, one at a time, give ``(2.0, "")``."""
-    seconds = timings.get("seconds", {})
-    if not timings.get("jobs") or not seconds:
+    times; where the last run of several chapters ran them side by side (``jobs``), the
+    wall time of that run's chapters (pages numbered 9x left out) and a clause that says
+    so (else ""). Example: two chapters of 60 s, one at a time, give ``(2.0, "")``."""
+    seconds, side = timings.get("seconds", {}), timings.get("jobs") or {}
+    invocation = timings.get("invocation", {})
+    chapters = [c for c in side if c in seconds and not c.startswith("9")]
+    if not chapters:
         return sum(seconds.values()) / 60, ""
-    wall = chapters_wall_seconds(seconds, timings["started"])
-    jobs = timings["jobs"]
+    last = max(invocation.get(c, "") for c in chapters)
+    run = {c: seconds[c] for c in chapters if invocation.get(c, "") == last}
+    wall = chapters_wall_seconds(run, timings["started"])
+    jobs = max(side[c] for c in run)
     return wall / 60, f", {jobs} chapters at a time (each one's time beside another's)"
 
 

@@ -68,17 +68,22 @@ def partial_path(final: Path) -> Path:
 
 
 def publish(partial: Path, final: Path) -> None:
-    """Put the folder ``partial`` in the place of ``final`` (replacing a folder there):
-    a reader sees the old result or the new one, never half of one. Where another
-    process publishes the same result meanwhile, its copy is kept and ours removed."""
-    if final.exists():
-        shutil.rmtree(final, ignore_errors=True)
+    """Put the folder ``partial`` in the place of ``final``: a folder already there is
+    first moved aside in one rename, so a reader sees the old result, the new one or
+    none (and makes it again), never half of one. Where another process put its copy
+    of the same result there meanwhile, that copy is kept and ``partial`` removed."""
+    aside = final.with_name(f"{final.name}.{os.getpid()}.old")
+    try:
+        final.rename(aside)
+    except FileNotFoundError:
+        pass
     try:
         partial.rename(final)
     except OSError:
         if not final.exists():
             raise
         shutil.rmtree(partial)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def json_value(value):

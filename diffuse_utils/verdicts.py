@@ -120,8 +120,13 @@ def memorization_verdict(curves: dict[str, pd.DataFrame]) -> str:
 
 
 def _change(nats: float) -> str:
-    """A signed change in nats to 2 decimals, or 3 where 2 would read -0.00 or +0.00."""
-    return f"{nats:+.2f}" if abs(nats) >= 0.005 else f"{nats:+.3f}"
+    """A signed change in nats to 2 decimals, 3 where 2 would read -0.00 or +0.00, two
+    significant digits below that (-0.00012); "unmeasured" for NaN."""
+    if pd.isna(nats):
+        return "unmeasured"
+    if abs(nats) >= 0.005 or nats == 0:
+        return f"{nats:+.2f}"
+    return f"{nats:+.3f}" if abs(nats) >= 0.0005 else f"{nats:+.2g}"
 
 
 def transfer_verdict(runs: pd.DataFrame, default: str) -> str:

@@ -4,8 +4,9 @@
 
 The params file maps ``all`` (parameters for every notebook that declares them) and
 notebook stems (``01_measuring_bias``) to parameter overrides. Stops at the first failing
-notebook, naming it and the failing cell. Wall times go to ``<output>/timings.json``, with when
-each chapter started and which runner invocation ran it (so a book run in pieces says so).
+notebook, naming it and the failing cell (with ``--jobs``, starts no other; those running finish).
+Wall times go to ``<output>/timings.json``, with when each chapter started and which runner
+invocation ran it (so a book run in pieces says so).
 
 While a chapter runs, a line every ``--heartbeat`` seconds (60) says it is alive, also inside
 one long cell: the cell, the time in it and in the chapter, the cell's first line of code, and its
@@ -15,11 +16,11 @@ latest text output or progress bar (one line, wrapped here):
         | start = time.perf_counter() | tuning: 19% 12/63 [00:10<00:40, 1.20it/s]
 
 With ``--jobs 2`` (CI) two chapters run at a time, each in its own runner process with half the
-cores (``OMP_NUM_THREADS``). A chapter starts only after the chapters whose cached runs it reads
+cores (``OMP_NUM_THREADS``, unless it is set). A chapter starts only after the chapters whose cached runs it reads
 (``READS``): run before them it would tune those runs itself. Of the chapters ready, the one at
 the head of the longest chain of chapters still to run goes first, by the last recorded times of
-the same parameters (``benchmarks/book_timings.json``). timings.json then notes ``jobs``, and a
-chapter's time is its own wall time, beside another chapter's.
+the same parameters (``benchmarks/book_timings.json``). timings.json then notes ``jobs`` for those
+chapters, and a chapter's time is its own wall time, beside another chapter's.
 """
 import argparse
 import datetime
@@ -198,11 +199,11 @@ def parameters_for(params: dict, notebook: Path) -> dict:
 
 
 def write_timings(path: Path, params, timings: dict, started: dict | None = None,
-                  invocation: dict | None = None, jobs: int | None = None) -> None:
+                  invocation: dict | None = None, jobs: dict | None = None) -> None:
     """Wall time per notebook so far (written after each one, so later notebooks can read it), and
     optionally when each started (``started``) and when the runner invocation that ran it started
-    (``invocation``), both ISO times by notebook stem, and how many ran at a time (``jobs``; None
-    keeps what the file says, for a chapter run by ``run_side_by_side``).
+    (``invocation``), both ISO times by notebook stem, and for a notebook run beside others how many
+    ran at a time (``jobs``, by stem; a notebook written without one ran alone).
 
     Entries of other notebooks already in the file from a run with the same parameters are kept,
     so re-running one chapter does not erase the others' times, and a book run in pieces (one
@@ -220,9 +221,10 @@ def write_timings(path: Path, params, timings: dict, started: dict | None = None
             merged = {**(earlier.get(key, {}) if same else {}), **(new or {})}
             if merged or key == "seconds":
                 record[key] = merged
-        jobs = jobs or (earlier.get("jobs") if same else None)   # None: as the file says
-        if jobs and jobs > 1:
-            record["jobs"] = jobs
+        side = {stem: n for stem, n in (earlier.get("jobs", {}) if same else {}).items() if stem not in timings}
+        side.update(jobs or {})
+        if side:
+            record["jobs"] = side
         path.write_text(json.dumps(record, indent=2))
 
 
@@ -271,36 +273,51 @@ def next_ready(pending: list[str], done: set[str], stems: list[str], chains: dic
 
 
 def recorded_estimates(params_label: str, path: Path = BOOK_TIMINGS) -> dict:
-    """Chapter seconds of the last recorded run with these parameters (none: an empty dict)."""
+    """Each chapter's seconds in the last recorded run with these parameters that ran it (a partial
+    or pieced run counts for the chapters it has); none recorded: an empty dict."""
     recorded = json.loads(path.read_text()) if path.exists() else {}
-    same = [run for run in recorded.values() if run.get("params") == params_label]
-    return same[-1]["chapter_seconds"] if same else {}
+    estimates = {}
+    for run in recorded.values():   # in the file's order: a later run's time replaces an earlier one's
+        if run.get("params") == params_label:
+            estimates.update(run["chapter_seconds"])
+    return estimates
 
 
 def run_side_by_side(notebooks: list[Path], args, jobs: int) -> int:
-    """Run the notebooks ``jobs`` at a time, one runner process each (this script, one notebook)."""
+    """Run the notebooks ``jobs`` at a time, one runner process each (this script, one notebook).
+    A failing notebook stops new starts; those running finish. Stopped itself, it stops them."""
     stems, by_stem = [nb.stem for nb in notebooks], {nb.stem: nb for nb in notebooks}
+    if len(by_stem) < len(stems):
+        raise SystemExit(f"a notebook is named twice: {sorted(s for s in stems if stems.count(s) > 1)}")
     chains = chain_seconds(stems, recorded_estimates(str(args.params or "notebook defaults")))
-    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, cores // jobs))
     env, invocation = {**os.environ, "OMP_NUM_THREADS": threads}, now()
-    write_timings(args.output / "timings.json", args.params, {}, jobs=jobs)
     command = [sys.executable, __file__, "--output", str(args.output), "--heartbeat", str(args.heartbeat),
-               "--invocation", invocation] + (["--params", str(args.params)] if args.params else [])
+               "--jobs", str(jobs), "--invocation", invocation]
+    command += ["--params", str(args.params)] if args.params else []
     pending, running, done, failed = list(stems), {}, set(), []
     print(f"{len(stems)} notebooks, {jobs} at a time, {threads} torch thread(s) each", flush=True)
-    while running or (pending and not failed):
-        while pending and not failed and len(running) < jobs:
-            stem = next_ready(pending, done, stems, chains)
-            if stem is None:
-                break
-            pending.remove(stem)
-            print(f"starting {stem} ({len(stems) - len(pending)}/{len(stems)})", flush=True)
-            running[stem] = subprocess.Popen(command + [str(by_stem[stem])], env=env)
-        time.sleep(0.5)
-        for stem, process in list(running.items()):
-            if process.poll() is not None:
-                del running[stem]
-                (done.add if process.returncode == 0 else failed.append)(stem)
+    try:
+        while running or (pending and not failed):
+            while pending and not failed and len(running) < jobs:
+                stem = next_ready(pending, done, stems, chains)
+                if stem is None:
+                    break
+                pending.remove(stem)
+                print(f"starting {stem} ({len(stems) - len(pending)}/{len(stems)})", flush=True)
+                running[stem] = subprocess.Popen(command + [str(by_stem[stem])], env=env)
+            if not running and pending and not failed:
+                raise SystemExit(f"{pending} wait for one another (READS)")
+            time.sleep(0.5)
+            for stem, process in list(running.items()):
+                if process.poll() is not None:
+                    del running[stem]
+                    (done.add if process.returncode == 0 else failed.append)(stem)
+    finally:
+        for process in running.values():   # stopped (Ctrl-C, a kill, an error): so are they
+            process.terminate()
+            process.wait()
     if failed:
         print(f"FAILED: {', '.join(failed)} (the output above says where); {len(pending)} notebooks "
               "not started", file=sys.stderr)
@@ -326,6 +343,8 @@ def main() -> int:
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     args.output.mkdir(parents=True, exist_ok=True)
     if args.jobs > 1 and len(notebooks) > 1:
+        if fcntl is None:
+            parser.error("--jobs needs a POSIX system (its chapters write timings.json in turn)")
         for notebook in notebooks:
             parameters_for(params, notebook)   # every notebook's parameters checked before any runs
         return run_side_by_side(notebooks, args, args.jobs)
@@ -343,8 +362,9 @@ def main() -> int:
             return 1
         timings[notebook.stem] = round(time.perf_counter() - start, 1)
         print(f"    {notebook.stem} done in {timings[notebook.stem]:.0f} s", flush=True)
+        side = dict.fromkeys(timings, args.jobs) if args.invocation and args.jobs > 1 else None
         write_timings(args.output / "timings.json", args.params, timings, started,
-                      dict.fromkeys(timings, invocation), jobs=None if args.invocation else 1)
+                      dict.fromkeys(timings, invocation), side)
         problem = findings_problem(args.output / notebook.name)
         if problem:
             print(f"FAILED: {notebook.name}: {problem}", file=sys.stderr)

@@ -195,11 +195,17 @@ def test_chapters_side_by_side_count_their_wall_time_not_their_sum():
     table = benchmark_results.from_scratch_table(recorded)
     row = table.loc["CI (c3, d, 2 chapters at a time)"]
     assert row.tolist() == [2.5, 2.5, 3.0, 7.0]   # 150 s each; 180 s from first start to last end
-    started = {"01_a": "2026-12-05T10:00:00", "02_b": "2026-12-05T10:00:30"}
-    timings = {"params": "params/ci.yaml", "seconds": {"01_a": 60.0, "02_b": 60.0}, "started": started}
-    assert benchmark_results.build_minutes(timings) == (2.0, "")
-    minutes, how = benchmark_results.build_minutes({**timings, "jobs": 2})
-    assert minutes == 1.5 and how.startswith(", 2 chapters at a time")
+    started = {"01_a": "2026-12-05T10:00:00", "02_b": "2026-12-05T10:00:30",
+               "90_p": "2026-12-04T09:00:00"}   # the page's time from yesterday's build
+    run = dict.fromkeys(["01_a", "02_b"], "2026-12-05T10:00:00")
+    timings = {"params": "params/ci.yaml", "seconds": {"01_a": 60.0, "02_b": 60.0, "90_p": 6.0},
+               "started": started, "invocation": {**run, "90_p": "2026-12-04T09:00:00"}}
+    assert benchmark_results.build_minutes(timings) == (2.1, "")   # one at a time: the sum
+    minutes, how = benchmark_results.build_minutes({**timings, "jobs": dict.fromkeys(run, 2)})
+    assert minutes == 1.5 and how.startswith(", 2 chapters at a time")   # this run's chapters
+    timings["seconds"]["03_c"], timings["started"]["03_c"] = 60.0, "2026-12-05T11:00:00"
+    timings["invocation"]["03_c"] = "2026-12-05T11:00:00"   # re-run alone an hour later
+    assert benchmark_results.build_minutes({**timings, "jobs": dict.fromkeys(run, 2)})[0] == 1.5
     assert benchmark_results.build_minutes({"seconds": {}, "params": "none"}) == (0, "")
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import load_script
+from diffuse_utils.benchmark_results import chapters_wall_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "record_book.py"
@@ -71,7 +72,7 @@ def test_chapters_side_by_side_are_recorded_with_their_wall_time(tmp_path, monke
     run = timings(chapters, "2026-12-01T10:00:00", params="params/ci.yaml")
     with pytest.raises(SystemExit, match="book order"):
         record_book.combine([run])   # one at a time, 03 before 01 would have filled 01's caches
-    run["jobs"] = 2
+    run["jobs"] = dict.fromkeys(chapters, 2)
     (tmp_path / "timings.json").write_text(json.dumps(run))
     output = tmp_path / "book_timings.json"
     monkeypatch.setattr(sys, "argv", [str(SCRIPT), "CI", str(tmp_path / "timings.json"), "--output", str(output)])
@@ -79,4 +80,10 @@ def test_chapters_side_by_side_are_recorded_with_their_wall_time(tmp_path, monke
     entry = json.loads(output.read_text())["CI"]
     assert entry["jobs"] == 2 and "pieces" not in entry
     assert entry["chapters_wall_seconds"] == 160.0   # 10:00:00 to 10:01:40 + 60 s
+    later = {stem: "2026-12-01T11:00:00" for stem in record_book.BOOK_CHAPTERS[-2:]}
+    run["invocation"].update(later)   # the last two chapters, a second piece an hour later
+    run["started"].update(later)
+    params, seconds, pieces, started, invocation = record_book.combine([run])
+    wall = chapters_wall_seconds(seconds, started, invocation)
+    assert pieces == 2 and wall == 160.0 + 60.0   # each piece's wall time; not the hour between
     assert entry["chapters_total_seconds"] == 60.0 * len(record_book.BOOK_CHAPTERS)

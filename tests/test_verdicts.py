@@ -227,3 +227,8 @@ def test_sentences_start_with_a_capital_and_end_with_a_full_stop(gamma):
         verdicts.dose_verdict(pd.Series([0.2, 0.1], index=[0.5, 1.0])),
     ):
         assert text[0].isupper() and text.endswith(".") and ".." not in text
+
+
+def test_a_change_in_nats_reads_as_a_change():
+    shown = [verdicts._change(v) for v in (0.45, -0.0015, -0.00012, 0.0, float("nan"))]
+    assert shown == ["+0.45", "-0.002", "-0.00012", "+0.00", "unmeasured"]
