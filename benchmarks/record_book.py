@@ -56,6 +56,11 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {gpu}"
 
 
+def jobs_of(runs: list[dict]) -> int:
+    """How many chapters of the runs ran at a time: 1, or the most the runner's ``jobs`` notes."""
+    return max((n for run in runs for n in run.get("jobs", {}).values()), default=1)
+
+
 def combine(runs: list[dict]) -> tuple[str, dict, int, dict, dict]:
     """``(params, chapter seconds, pieces, start times, invocations)`` of one book run from the
     runner's timings files (the last two by chapter).
@@ -77,8 +82,7 @@ def combine(runs: list[dict]) -> tuple[str, dict, int, dict, dict]:
                            for stem in run["seconds"]})
         invocations |= {invocation[stem] for stem in run["seconds"]}
     ran = sorted((started[stem], stem) for stem in seconds if stem in started)
-    side_by_side = any(run.get("jobs") for run in runs)
-    if not side_by_side and [stem for _, stem in ran] != sorted(stem for _, stem in ran):
+    if jobs_of(runs) == 1 and [stem for _, stem in ran] != sorted(stem for _, stem in ran):
         raise SystemExit(f"the chapters did not run in book order: {[stem for _, stem in ran]}")
     return runs[0]["params"], dict(sorted(seconds.items())), len(invocations), started, invocation
 
@@ -106,7 +110,7 @@ def main() -> int:
              "machine": machine()}
     if pieces > 1:
         entry["pieces"] = pieces
-    jobs = max((n for run in runs for n in run.get("jobs", {}).values()), default=1)
+    jobs = jobs_of(runs)
     if jobs > 1:
         from diffuse_utils.benchmark_results import chapters_wall_seconds  # the package: seconds to import
 

@@ -22,6 +22,8 @@ Example::
 from __future__ import annotations
 
 import datetime
+import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -373,9 +375,6 @@ def recorded_values(chapter: str, profile: str = "full", path=COMPARISON_FILE) -
     ``benchmarks/compare_profiles.py`` kept them (name -> text); empty where the file
     or the chapter is not there (a copy of the notebook alone, as on Colab).
     Example: ``recorded_values("07_what_it_takes").get("suite_verdict")``."""
-    import json
-    from pathlib import Path
-
     found = Path(path)
     compared = json.loads(found.read_text()) if found.exists() else {}
     return compared.get(chapter, {}).get(profile, {})

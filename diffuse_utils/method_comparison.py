@@ -155,9 +155,7 @@ def best_alternative(means: pd.DataFrame) -> dict:
             f"highest entropy, {top:.2f} nats, at valid rates of {rates}."
         )
     names = (
-        f"all {len(others)}, tied"
-        if every and len(tied) > 1
-        else "; ".join(tied.index)
+        f"all {len(others)}, tied" if every and len(tied) > 1 else "; ".join(tied.index)
     )
     return {
         "method": names,

@@ -29,7 +29,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from diffuse_utils.data import babynames_task  # noqa: E402
 from diffuse_utils.suite import TaskFamily  # noqa: E402
